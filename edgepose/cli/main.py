@@ -1,0 +1,66 @@
+"""The ``edgepose`` command: one entry point, one place that parses arguments.
+
+Each subcommand lives in its own module of this package with ``add_parser(subparsers)``, which registers its
+arguments and sets ``func``. Modules import heavy dependencies (torch, pycocotools) inside their ``run``
+functions, so ``edgepose --help`` is instant and ``edgepose predict --onnx`` works without PyTorch.
+User errors (:class:`~edgepose.errors.EdgeposeError`) are printed on one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from edgepose import __version__
+from edgepose.cli import (
+    bench,
+    complexity,
+    evaluate,
+    export,
+    models,
+    oracle,
+    predict,
+    quickstart,
+    ssim,
+    synth,
+    train,
+)
+from edgepose.errors import EdgeposeError
+
+# The order here is the order of `edgepose --help`.
+COMMAND_MODULES = (quickstart, models, complexity, bench, synth, train, evaluate, oracle, predict, export, ssim)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgepose",
+        description="Lightweight real-time human pose estimation: FLPN (top-down) and the cross-fusion "
+        "network (bottom-up), with training, evaluation, export and a torch-free runtime.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        result = args.func(args)
+    except EdgeposeError as exc:
+        print(f"edgepose {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgepose {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""`edgepose ssim` (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgepose.errors import EdgeposeError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("ssim", help="(not implemented yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise EdgeposeError("'ssim' is not implemented yet")

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real-data folder, small thread counts, deterministic seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """``$EDGEPOSE_DATA`` if set, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("EDGEPOSE_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data folder not found at {path} (set EDGEPOSE_DATA to point at shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def coco_mini(shared_data: Path) -> Path:
+    """Folder of the real COCO val2017 mini set (annotations/ and images/val2017/)."""
+    path = shared_data / "coco_val2017_mini"
+    if not (path / "annotations" / "person_keypoints_val2017_mini.json").is_file():
+        pytest.skip(f"COCO mini set not found under {path}")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _small_torch() -> None:
+    """Few threads and a fixed seed: CI has 2 cores and every test must be reproducible."""
+    try:
+        import torch
+    except ImportError:  # the torch-free runtime tests run without it
+        return
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
