@@ -1,16 +1,135 @@
-"""`edgepose bench` (placeholder until implemented)."""
+"""``edgepose bench``: speed measurements, as sub-commands.
+
+    edgepose bench latency flpn_sres50 simplebaseline_r50 lpn50 --threads 2 --batch 1 8
+    edgepose bench latency lwop_mobilenet xfuse_ghostnet --runs 20 --json
+    edgepose bench decode --people 1 5 10 20 --repeats 20 --json
+
+``latency`` times network forward passes side by side in one process (round-robin after warm-up; median,
+p90 and the ratio to the first model). ``decode`` times the bottom-up post-processing (peaks + PAF grouping)
+separately from the network, as users of Lightweight OpenPose keep asking for.
+Further back-ends register here as sub-commands of their own (see ``edgepose.analysis.latency``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 from edgepose.errors import EdgeposeError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("bench", help="(not implemented yet)")
-    p.set_defaults(func=run)
+    p = subparsers.add_parser(
+        "bench", help="latency of models side by side, and of the bottom-up decoding",
+        description="Speed benchmarks. Timings depend on the machine and its load: compare ratios measured "
+        "in one run, not figures from different runs.",
+    )  # fmt: skip
+    sub = p.add_subparsers(dest="bench_command", metavar="WHAT")
+    p.set_defaults(func=_no_subcommand, _bench_parser=p)
+
+    lat = sub.add_parser(
+        "latency", help="CPU latency of models, measured side by side in one process",
+        description="Warm up, then time the models round-robin; print median and p90 ms per batch size, the "
+        "ratio to the first model and the machine. Memory format: by default each model runs in whichever of "
+        "channels_last / contiguous is faster for it (probed first).",
+    )  # fmt: skip
+    lat.add_argument("models", nargs="+", metavar="MODEL", help="model names (see `edgepose models`)")
+    lat.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's current setting)")
+    lat.add_argument("--batch", type=int, nargs="+", default=[1, 8], metavar="N", help="batch sizes (default 1 8)")
+    lat.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help="input size (default: each model's)")
+    lat.add_argument("--runs", type=int, default=20, help="timed runs per case (default 20)")
+    lat.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per case (default 5)")
+    lat.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+        help="force channels_last (or contiguous with --no-channels-last); default: the faster per model",
+    )  # fmt: skip
+    lat.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="model option override applied to every model (YAML-typed); repeatable",
+    )  # fmt: skip
+    lat.add_argument("--json", action="store_true", help="print one JSON object")
+    lat.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    lat.set_defaults(func=run_latency)
+
+    dec = sub.add_parser(
+        "decode", help="bottom-up decoding time (peaks + PAF grouping) per number of people",
+        description="Time the bottom-up post-processing on synthetic maps with N people, separately from "
+        "the network.",
+    )  # fmt: skip
+    dec.add_argument("--people", type=int, nargs="+", default=[1, 5, 10, 20], metavar="N", help="people per image")
+    dec.add_argument("--repeats", type=int, default=20, help="timed repeats per case (default 20)")
+    dec.add_argument("--height", type=int, default=368, help="network input height (default 368)")
+    dec.add_argument("--json", action="store_true", help="print one JSON object")
+    dec.set_defaults(func=run_decode)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise EdgeposeError("'bench' is not implemented yet")
+def _no_subcommand(args: argparse.Namespace) -> int:
+    args._bench_parser.print_help()
+    return 1
+
+
+def _check_positive(name: str, value: int | None, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise EdgeposeError(f"{name} must be >= {minimum}, got {value}")
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    from edgepose.config import parse_overrides
+
+    _check_positive("--runs", args.runs)
+    _check_positive("--warmup", args.warmup, minimum=0)
+    _check_positive("--threads", args.threads)
+    for b in args.batch:
+        _check_positive("--batch", b)
+    if args.input_size:
+        for v in args.input_size:
+            _check_positive("--input-size", v, minimum=32)
+    overrides = parse_overrides(args.overrides)
+
+    from edgepose.analysis.latency import bench_models, format_latency_table
+    from edgepose.models import list_models
+
+    unknown = [m for m in args.models if m not in list_models()]
+    if unknown:
+        raise EdgeposeError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(list_models())}")
+
+    def progress(msg: str) -> None:
+        if not args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    report = bench_models(
+        args.models, batches=args.batch, input_size=args.input_size, warmup=args.warmup, runs=args.runs,
+        threads=args.threads, channels_last=args.channels_last, overrides=overrides, progress=progress,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(format_latency_table(report, markdown=args.markdown))
+    return 0
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    for n in args.people:
+        _check_positive("--people", n, minimum=0)
+    _check_positive("--repeats", args.repeats)
+    _check_positive("--height", args.height, minimum=32)
+    try:
+        from edgepose.analysis.decode_speed import benchmark_decode
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("edgepose.analysis.decode_speed"):
+            raise EdgeposeError(
+                "the decode benchmark is not available: module edgepose.analysis.decode_speed is missing"
+            ) from None
+        raise
+    rows = benchmark_decode(people=tuple(args.people), repeats=args.repeats, height=args.height)
+    if args.json:
+        print(json.dumps({"height": args.height, "repeats": args.repeats, "rows": rows}))
+        return 0
+    keys = [k for k in ("people", "ms_median", "ms_mean", "ms_p90", "ms_min") if any(k in r for r in rows)]
+    keys += [k for k in (rows[0] if rows else {}) if k not in keys]
+    print("  ".join(f"{k:>12}" for k in keys))
+    for r in rows:
+        cells = [f"{r.get(k):>12.2f}" if isinstance(r.get(k), float) else f"{r.get(k)!s:>12}" for k in keys]
+        print("  ".join(cells))
+    return 0

@@ -1,0 +1,269 @@
+"""The top-down heatmap codec: one object that both encodes training targets and decodes network outputs.
+
+The dataset calls :meth:`HeatmapCodec.encode` on joints already mapped into the network-input crop; the
+evaluator and the predictor call :meth:`HeatmapCodec.decode` with the same (center, scale) so the decoded
+joints land back in image pixels through the inverse of the very affine the dataset used
+(:func:`edgepose.data.transforms.get_affine_transform`). Encode and decode cannot drift apart.
+
+Two codecs (``kind``):
+
+``"msra"`` (SimpleBaseline / HRNet, the FLPN default)
+    Encode: a Gaussian of peak 1 and ``sigma`` (2) heatmap pixels around the *integer* centre
+    ``int(x / stride + 0.5)``, drawn in a ±3σ window; ``target_weight`` is 1 for labelled joints (v > 0,
+    occluded included) whose window overlaps the heatmap, else 0.
+    Decode: argmax per joint, confidence = max value, then a quarter-pixel step towards the larger neighbour
+    in x and in y separately (only for 1 < x < W-1, 1 < y < H-1); joints with max value <= 0 are zeroed.
+    Flip test shifts the flipped-back heatmap one pixel right (HRNet's ``SHIFT_HEATMAP``).
+
+``"dark"`` (DarkPose, optional, for ablations)
+    Encode: the unbiased sub-pixel Gaussian centred at ``x / stride`` exactly (no rounding).
+    Decode: argmax, then blur each heatmap with an 11×11 Gaussian (rescaled to keep its maximum), take the
+    log and apply one 2nd-order Taylor (Newton) step ``-H⁻¹∇`` at the argmax (needs a 2-pixel margin).
+    Confidence is the max of the raw heatmap. No flip shift (DARK configs set ``SHIFT_HEATMAP: false``).
+
+numpy + OpenCV only (no torch): the torch-free runtime decodes with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edgepose.data.transforms import affine_points, get_affine_transform
+from edgepose.errors import ConfigError
+
+CODECS = ("msra", "dark")
+
+
+class HeatmapCodec:
+    """Encode joints to Gaussian heatmaps and decode heatmaps back to image coordinates.
+
+    Args:
+        input_size: network input ``(H, W)``, e.g. ``(256, 192)``.
+        heatmap_size: heatmap ``(H, W)``; default ``input_size // stride``.
+        sigma: Gaussian standard deviation in heatmap pixels.
+        kind: ``"msra"`` or ``"dark"`` (see the module docstring).
+        stride: input pixels per heatmap pixel when ``heatmap_size`` is not given.
+        blur_kernel: DARK's Gaussian blur kernel (11 for 64×48 heatmaps).
+        shift_flip: shift flipped-back heatmaps one pixel right in :meth:`flip_back`; ``None`` -> True for
+            MSRA, False for DARK.
+    """
+
+    def __init__(
+        self,
+        input_size: Sequence[int] = (256, 192),
+        heatmap_size: Sequence[int] | None = None,
+        sigma: float = 2.0,
+        kind: str = "msra",
+        *,
+        stride: int = 4,
+        blur_kernel: int = 11,
+        shift_flip: bool | None = None,
+    ) -> None:
+        if kind not in CODECS:
+            raise ConfigError(f"unknown heatmap codec {kind!r}; known: {', '.join(CODECS)}")
+        if len(input_size) != 2 or min(int(v) for v in input_size) <= 0:
+            raise ConfigError(f"input_size must be two positive integers (H, W), got {input_size!r}")
+        if not (sigma > 0):
+            raise ConfigError(f"sigma must be positive, got {sigma!r}")
+        if blur_kernel % 2 != 1 or blur_kernel < 3:
+            raise ConfigError(f"blur_kernel must be an odd integer >= 3, got {blur_kernel!r}")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if heatmap_size is None:
+            if stride <= 0 or self.input_size[0] % stride or self.input_size[1] % stride:
+                raise ConfigError(f"input_size {self.input_size} is not divisible by the heatmap stride {stride}")
+            heatmap_size = (self.input_size[0] // stride, self.input_size[1] // stride)
+        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
+        self.sigma = float(sigma)
+        self.kind = kind
+        self.blur_kernel = int(blur_kernel)
+        self.shift_flip = (kind == "msra") if shift_flip is None else bool(shift_flip)
+        # input pixels per heatmap pixel, (x, y)
+        self.feat_stride = np.array(
+            [self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]], dtype=np.float64
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"HeatmapCodec(kind={self.kind!r}, input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+            f"sigma={self.sigma}, shift_flip={self.shift_flip})"
+        )
+
+    # ------------------------------------------------------------------------------------------ encode
+    def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(K, 3)`` joints (x, y, v) in network-input pixels -> ``target (K, h, w)``, ``target_weight (K, 1)``."""
+        joints = np.asarray(joints, dtype=np.float64)
+        k = joints.shape[0]
+        hh, hw = self.heatmap_size
+        target = np.zeros((k, hh, hw), dtype=np.float32)
+        weight = (joints[:, 2:3] > 0).astype(np.float32)
+        radius = self.sigma * 3
+        for j in range(k):
+            if weight[j, 0] == 0:
+                continue
+            x = joints[j, 0] / self.feat_stride[0]
+            y = joints[j, 1] / self.feat_stride[1]
+            if self.kind == "msra":
+                mu_x, mu_y = int(x + 0.5), int(y + 0.5)
+                r = int(radius)
+                x0, y0 = mu_x - r, mu_y - r
+                x1, y1 = mu_x + r + 1, mu_y + r + 1
+                cx, cy = float(mu_x), float(mu_y)
+            else:  # dark: sub-pixel centre
+                x0, y0 = int(x - radius), int(y - radius)
+                x1, y1 = int(x + radius + 1), int(y + radius + 1)
+                cx, cy = x, y
+            if x0 >= hw or y0 >= hh or x1 < 0 or y1 < 0:
+                weight[j, 0] = 0.0
+                continue
+            xs = np.arange(max(0, x0), min(hw, x1), dtype=np.float64)
+            ys = np.arange(max(0, y0), min(hh, y1), dtype=np.float64)
+            if xs.size == 0 or ys.size == 0:
+                weight[j, 0] = 0.0
+                continue
+            g = np.exp(-((xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2) / (2 * self.sigma**2))
+            target[j, int(ys[0]) : int(ys[-1]) + 1, int(xs[0]) : int(xs[-1]) + 1] = g
+        return target, weight
+
+    # ------------------------------------------------------------------------------------------ decode
+    @staticmethod
+    def get_max_preds(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Argmax per joint of ``(N, K, h, w)``: coords ``(N, K, 2)`` (x, y) and maxvals ``(N, K, 1)``.
+
+        Coordinates of joints whose max value is <= 0 are zeroed (SimpleBaseline's ``get_max_preds``).
+        """
+        hm = np.asarray(heatmaps, dtype=np.float32)
+        if hm.ndim != 4:
+            raise ValueError(f"heatmaps must be (N, K, H, W), got shape {hm.shape}")
+        n, k, _, w = hm.shape
+        flat = hm.reshape(n, k, -1)
+        idx = np.argmax(flat, axis=2)
+        maxvals = np.take_along_axis(flat, idx[..., None], axis=2)
+        coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float64)
+        coords *= maxvals > 0
+        return coords, maxvals.astype(np.float64)
+
+    def decode_heatmap_coords(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps ``(N, K, h, w)`` -> sub-pixel coordinates in heatmap pixels ``(N, K, 2)`` and maxvals."""
+        hm = np.asarray(heatmaps, dtype=np.float32)
+        coords, maxvals = self.get_max_preds(hm)
+        if self.kind == "msra":
+            coords = self._quarter_offset(hm, coords)
+        else:
+            coords = self._dark_refine(hm, coords)
+        coords = np.where(maxvals > 0, coords, 0.0)
+        return coords, maxvals
+
+    @staticmethod
+    def _quarter_offset(hm: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        _, _, h, w = hm.shape
+        out = coords.copy()
+        px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
+        py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
+        inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
+        ni, ki = np.nonzero(inside)
+        if ni.size:
+            x, y = px[ni, ki], py[ni, ki]
+            dx = hm[ni, ki, y, x + 1] - hm[ni, ki, y, x - 1]
+            dy = hm[ni, ki, y + 1, x] - hm[ni, ki, y - 1, x]
+            out[ni, ki, 0] += np.sign(dx) * 0.25
+            out[ni, ki, 1] += np.sign(dy) * 0.25
+        return out
+
+    def blur(self, heatmaps: np.ndarray) -> np.ndarray:
+        """DARK's modulation: Gaussian-blur each map (zero padding), rescaled to keep its original maximum."""
+        hm = np.array(heatmaps, dtype=np.float32, copy=True)
+        border = (self.blur_kernel - 1) // 2
+        n, k, h, w = hm.shape
+        for i in range(n):
+            for j in range(k):
+                origin_max = float(hm[i, j].max())
+                padded = np.zeros((h + 2 * border, w + 2 * border), dtype=np.float32)
+                padded[border:-border, border:-border] = hm[i, j]
+                padded = cv2.GaussianBlur(padded, (self.blur_kernel, self.blur_kernel), 0)
+                out = padded[border:-border, border:-border]
+                m = float(out.max())
+                hm[i, j] = out * (origin_max / m) if m > 0 else out
+        return hm
+
+    def _dark_refine(self, hm: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        _, _, h, w = hm.shape
+        log_hm = np.log(np.clip(self.blur(hm), 1e-10, 50.0)).astype(np.float64)
+        out = coords.copy()
+        px = coords[..., 0].astype(np.int64)
+        py = coords[..., 1].astype(np.int64)
+        inside = (px > 1) & (px < w - 2) & (py > 1) & (py < h - 2)
+        ni, ki = np.nonzero(inside)
+        if ni.size == 0:
+            return out
+        x, y = px[ni, ki], py[ni, ki]
+
+        def v(dy: int, dx: int) -> np.ndarray:
+            return log_hm[ni, ki, y + dy, x + dx]
+
+        c = v(0, 0)
+        gx = 0.5 * (v(0, 1) - v(0, -1))
+        gy = 0.5 * (v(1, 0) - v(-1, 0))
+        dxx = 0.25 * (v(0, 2) - 2 * c + v(0, -2))
+        dyy = 0.25 * (v(2, 0) - 2 * c + v(-2, 0))
+        dxy = 0.25 * (v(1, 1) - v(-1, 1) - v(1, -1) + v(-1, -1))
+        det = dxx * dyy - dxy**2
+        ok = det != 0
+        safe = np.where(ok, det, 1.0)
+        # offset = -H^-1 g with H = [[dxx, dxy], [dxy, dyy]]
+        off_x = -(dyy * gx - dxy * gy) / safe
+        off_y = -(-dxy * gx + dxx * gy) / safe
+        out[ni, ki, 0] += np.where(ok, off_x, 0.0)
+        out[ni, ki, 1] += np.where(ok, off_y, 0.0)
+        return out
+
+    def heatmap_to_image(self, coords: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Heatmap-pixel coords ``(N, K, 2)`` -> image pixels via the inverse affine of each (center, scale)."""
+        coords = np.asarray(coords, dtype=np.float64)
+        center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1, 2)
+        out = np.empty_like(coords)
+        size_wh = (self.heatmap_size[1], self.heatmap_size[0])
+        for i in range(coords.shape[0]):
+            inv = get_affine_transform(center[i], scale[i], 0.0, size_wh, inv=True)
+            out[i] = affine_points(coords[i], inv)
+        return out
+
+    def decode(self, heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps ``(N, K, h, w)`` of crops (center ``(N, 2)``, scale ``(N, 2)``) -> image coords ``(N, K, 2)``
+        and confidences ``(N, K, 1)`` (the heatmap maxima; joints with max <= 0 are placed at the crop's
+        top-left heatmap corner back-projected, with confidence <= 0)."""
+        hm = np.asarray(heatmaps)
+        if hm.ndim != 4 or tuple(hm.shape[2:]) != self.heatmap_size:
+            raise ValueError(
+                f"expected heatmaps (N, K, {self.heatmap_size[0]}, {self.heatmap_size[1]}), got {hm.shape}"
+            )
+        coords, maxvals = self.decode_heatmap_coords(hm)
+        return self.heatmap_to_image(coords, center, scale), maxvals
+
+    # -------------------------------------------------------------------------------------------- flip
+    def flip_back(self, heatmaps: np.ndarray, flip_index: Sequence[int], shift: bool | None = None) -> np.ndarray:
+        """Heatmaps of a mirrored input ``(N, K, h, w)`` -> heatmaps in the original frame.
+
+        Mirrors the maps left-right, swaps left/right channels (``out[:, i] = in[:, flip_index[i]]``) and, if
+        ``shift`` (default :attr:`shift_flip`), moves them one pixel right to undo the half-pixel bias of
+        mirroring at stride 4 (HRNet's SHIFT_HEATMAP). Without the shift this is an involution.
+        """
+        shift = self.shift_flip if shift is None else shift
+        hm = np.asarray(heatmaps)
+        out = hm[:, np.asarray(flip_index, dtype=np.int64), :, ::-1].copy()
+        if shift:
+            out[..., 1:] = out[..., :-1].copy()
+        return out
+
+
+def build_codec(
+    kind: str = "msra",
+    input_size: Sequence[int] = (256, 192),
+    sigma: float = 2.0,
+    **kwargs,
+) -> HeatmapCodec:
+    """Shorthand for :class:`HeatmapCodec` with the keyword order of configs."""
+    return HeatmapCodec(input_size=input_size, sigma=sigma, kind=kind, **kwargs)

@@ -1,0 +1,222 @@
+"""The bottom-up (PAF) codec: one object that owns both the training targets and the decoding of predictions.
+
+:class:`PafCodec` is shared by the dataset (:mod:`edgepose.data.bottomup`), the trainer's evaluation, the
+predictor and the oracle, so targets and decoding cannot drift apart (the mmpose codec idea, SPEC B.6).
+Everything uses :data:`edgepose.keypoints.OPENPOSE_LIMBS`, the one limb table: limb ``i`` owns PAF channels
+``(2i, 2i+1)`` and is grouped ``i``-th.
+
+Coordinates are **pixel centres at integer positions** of the network input ("input pixels"). COCO files use
+the continuous convention (pixel ``i`` covers ``[i, i+1)``), so datasets subtract ``coco_offset`` (0.5) when
+reading labels and :meth:`PafPoses.to_coco` adds it back, which is also Lightweight OpenPose's ``+0.5``.
+
+* :meth:`PafCodec.encode`: ``(N, 18, 3)`` keypoints -> ``(19, H/8, W/8)`` heatmaps + ``(38, H/8, W/8)`` PAFs
+  (see :mod:`edgepose.codecs.paf_encode`).
+* :meth:`PafCodec.decode`: network maps -> :class:`PafPoses` (see :mod:`edgepose.codecs.paf_decode`).
+
+Presets: :meth:`PafCodec.lwop` reproduces Lightweight OpenPose's decoding; the default adds the fixes measured
+by the oracle (docs/bottomup.md): fragments of one person are merged through the shoulder-ear links, two-keypoint
+persons with a strong limb are kept, and peaks are refined to sub-pixel precision.
+
+numpy + OpenCV only (no torch): the torch-free runtime decodes with the same object.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from edgepose.codecs.paf_decode import (
+    PafPoses,
+    Peaks,
+    find_peaks,
+    group_peaks,
+    score_limbs,
+    upsample_maps,
+)
+from edgepose.codecs.paf_encode import render_heatmaps, render_pafs
+from edgepose.errors import ConfigError
+from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS, OPENPOSE, OPENPOSE_LIMBS
+
+__all__ = ["PafCodec", "PafPoses", "Peaks", "flip_maps", "limb_flip_index"]
+
+
+def limb_flip_index() -> np.ndarray:
+    """Permutation ``q`` with limb ``i`` of a mirrored image = limb ``q[i]`` of the original (same direction).
+
+    Derived from :data:`OPENPOSE_LIMBS` and the OpenPose-18 flip pairs; raises if the table is not mirror
+    symmetric.
+    """
+    fi = OPENPOSE.flip_index
+    lookup = {tuple(limb): i for i, limb in enumerate(OPENPOSE_LIMBS)}
+    out = []
+    for a, b in OPENPOSE_LIMBS:
+        key = (int(fi[a]), int(fi[b]))
+        if key not in lookup:
+            raise ConfigError(f"limb {(a, b)} has no mirror image {key} in OPENPOSE_LIMBS")
+        out.append(lookup[key])
+    return np.asarray(out, dtype=np.int64)
+
+
+def flip_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror ``(19, h, w)`` heatmaps and ``(38, h, w)`` PAFs left-right as targets of the mirrored image.
+
+    Heatmap channels are swapped by the OpenPose flip pairs; PAF limbs are permuted by
+    :func:`limb_flip_index` and their x components negated. Works on numpy arrays (last axis = width).
+    """
+    fi = OPENPOSE.flip_index
+    heat = heatmaps[..., :, :, ::-1]
+    kp = heat[..., : len(fi), :, :][..., fi, :, :]
+    heat_out = np.concatenate([kp, heat[..., len(fi) :, :, :]], axis=-3)
+    q = limb_flip_index()
+    chan = np.stack([2 * q, 2 * q + 1], axis=1).reshape(-1)
+    paf_out = pafs[..., chan, :, ::-1].copy()
+    paf_out[..., 0::2, :, :] *= -1.0
+    return np.ascontiguousarray(heat_out), paf_out
+
+
+@dataclass(frozen=True)
+class PafCodec:
+    """Heatmap + PAF targets at ``stride`` and their decoding (SPEC A.2.6-A.2.7). See the module docstring."""
+
+    stride: int = 8
+    sigma: float = 7.0  # Gaussian sigma in input pixels
+    paf_thickness: float = 1.0  # in map pixels
+    # decoding
+    upsample: int = 8  # 8: maps back at input resolution (LWOP val.py); 4: LWOP demo (faster)
+    peak_threshold: float = 0.1
+    nms_radius: float = 6.0  # input pixels
+    paf_samples: int = 10
+    min_paf_score: float = 0.05
+    min_success_ratio: float = 0.8
+    min_keypoints: int = 3
+    min_mean_score: float = 0.2
+    refine: bool = True  # sub-pixel peaks (parabola through the neighbours)
+    merge_fragments: bool = True  # join fragments of one person through the shoulder -> ear links
+    keep_pairs: bool = True  # keep two-keypoint persons whose limb score >= pair_min_score
+    pair_min_score: float = 0.5
+    coco_offset: float = 0.5  # COCO (continuous) = input pixel + 0.5
+    max_peaks_per_kind: int = 128  # guard against noise maps (pairs per limb grow quadratically)
+
+    def __post_init__(self) -> None:
+        if self.stride < 1 or self.upsample < 1:
+            raise ConfigError("PafCodec: stride and upsample must be >= 1")
+        if self.sigma <= 0 or self.paf_thickness <= 0:
+            raise ConfigError("PafCodec: sigma and paf_thickness must be > 0")
+        if self.paf_samples < 2:
+            raise ConfigError("PafCodec: paf_samples must be >= 2")
+
+    @classmethod
+    def lwop(cls, **overrides: object) -> PafCodec:
+        """Lightweight OpenPose's decoding, unchanged (no refinement, no merging, no pairs)."""
+        base = cls(refine=False, merge_fragments=False, keep_pairs=False)
+        return replace(base, **overrides) if overrides else base
+
+    # ----------------------------------------------------------------------------------------- encode
+    def map_size(self, input_size: int | tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of the maps for an input of (height, width)."""
+        from edgepose.codecs.paf_encode import map_size
+
+        return map_size(input_size, self.stride)
+
+    def encode(self, keypoints: np.ndarray, input_size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, 18, 3)`` keypoints in input pixels (drawn where v > 0) -> ``(heatmaps (19,h,w), pafs (38,h,w))``.
+
+        ``input_size`` is the network input as ``(height, width)`` (or one int for a square).
+        """
+        heat = render_heatmaps(keypoints, input_size, self.stride, self.sigma)
+        pafs = render_pafs(keypoints, input_size, self.stride, self.paf_thickness)
+        return heat, pafs
+
+    # ----------------------------------------------------------------------------------------- decode
+    def to_input(self, factor: int) -> tuple[float, float]:
+        """``(a, b)``: upsampled pixel ``u`` (by ``factor`` from stride-``stride`` maps) is input pixel a*u + b."""
+        a = self.stride / factor
+        return a, 0.5 * a - 0.5
+
+    def upsample_maps(
+        self, maps: np.ndarray, factor: int | None = None, valid_size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """``(C, h, w)`` -> ``(H, W, C)`` upsampled (cubic) by ``factor`` and cropped to ``valid_size`` (H, W)."""
+        return upsample_maps(maps, factor or self.upsample, valid_size, self.stride)
+
+    def decode(
+        self,
+        heatmaps: np.ndarray,
+        pafs: np.ndarray,
+        *,
+        valid_size: tuple[int, int] | None = None,
+        upsample: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> PafPoses:
+        """Network maps ``(>=18, h, w)`` heatmaps and ``(38, h, w)`` PAFs -> persons in input pixels.
+
+        ``valid_size`` = (height, width) of the input before right/bottom padding to the stride (the padded
+        part is cropped after upsampling); ``None`` = the whole map. ``timings``, if given, receives the
+        milliseconds spent in ``upsample``, ``peaks`` and ``group``.
+        """
+        heatmaps = np.asarray(heatmaps, dtype=np.float32)
+        pafs = np.asarray(pafs, dtype=np.float32)
+        if heatmaps.ndim != 3 or heatmaps.shape[0] < NUM_OPENPOSE_HEATMAPS - 1:
+            raise ValueError(f"heatmaps must be (>=18, h, w), got {heatmaps.shape}")
+        if pafs.ndim != 3 or pafs.shape[0] != NUM_OPENPOSE_PAFS or pafs.shape[1:] != heatmaps.shape[1:]:
+            raise ValueError(f"pafs must be ({NUM_OPENPOSE_PAFS}, h, w) like the heatmaps, got {pafs.shape}")
+        factor = int(upsample or self.upsample)
+        t0 = time.perf_counter()
+        heat_up = upsample_maps(heatmaps[: NUM_OPENPOSE_HEATMAPS - 1], factor, valid_size, self.stride)
+        paf_up = upsample_maps(pafs, factor, valid_size, self.stride)
+        t1 = time.perf_counter()
+        if valid_size is None:
+            valid_size = (heatmaps.shape[1] * self.stride, heatmaps.shape[2] * self.stride)
+        poses = self.decode_upsampled(heat_up, paf_up, factor=factor, input_height=valid_size[0], timings=timings)
+        if timings is not None:
+            timings["upsample"] = (t1 - t0) * 1000.0
+        return poses
+
+    def decode_upsampled(
+        self,
+        heat_up: np.ndarray,
+        paf_up: np.ndarray,
+        *,
+        factor: int,
+        input_height: float | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> PafPoses:
+        """Decode maps already upsampled by ``factor`` (``(H, W, >=18)`` and ``(H, W, 38)``, e.g. averaged over
+        scales or flips). ``input_height`` (input pixels) sets LWOP's limb-length penalty; default the maps'."""
+        t0 = time.perf_counter()
+        a, b = self.to_input(factor)
+        peaks = find_peaks(
+            heat_up,
+            threshold=self.peak_threshold,
+            radius=self.nms_radius,
+            to_input=(a, b),
+            refine=self.refine,
+            max_per_kind=self.max_peaks_per_kind,
+        )
+        t1 = time.perf_counter()
+        if input_height is None:
+            input_height = heat_up.shape[0] * a
+        conns = score_limbs(
+            peaks,
+            np.ascontiguousarray(paf_up, dtype=np.float32),
+            samples=self.paf_samples,
+            min_paf_score=self.min_paf_score,
+            min_success_ratio=self.min_success_ratio,
+            half_height=float(input_height) / 2.0,
+        )
+        poses = group_peaks(
+            peaks,
+            conns,
+            min_keypoints=self.min_keypoints,
+            min_mean_score=self.min_mean_score,
+            merge_fragments=self.merge_fragments,
+            keep_pairs=self.keep_pairs,
+            pair_min_score=self.pair_min_score,
+        )
+        t2 = time.perf_counter()
+        if timings is not None:
+            timings["peaks"] = (t1 - t0) * 1000.0
+            timings["group"] = (t2 - t1) * 1000.0
+        return poses

@@ -1,0 +1,357 @@
+"""The bottom-up task (cross-fusion network, Lightweight OpenPose) for the training engine, and bottom-up inference.
+
+:class:`BottomupTask` owns what the trainer does not know about: the ``data:`` and ``eval:`` sections (validated
+into :class:`~edgepose.data.bottomup.BottomupDataConfig` and :class:`BottomupEvalConfig`), the main-person
+training crops with heatmap/PAF targets and masks, the loss (:class:`~edgepose.losses.CrossFusionLoss` for
+``xfuse_*`` models, :class:`~edgepose.losses.LwopLoss` for ``lwop_*``), LWOP's parameter groups (lr x1/x2 for
+the backbone and Cpm, x4/x8 for the fusion or refinement stages, no weight decay on biases, BN and depth-wise
+weights) and the COCO evaluation of whole images (scale to ``eval.height``, pad to the stride, decode with the
+shared :class:`~edgepose.codecs.paf.PafCodec`, COCOeval).
+
+:func:`predict_bottomup` is the single-image predictor used by evaluation and ``edgepose predict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from edgepose.codecs.paf import PafCodec, PafPoses, flip_maps
+from edgepose.config import from_dict
+from edgepose.data.bottomup import BottomupDataConfig, BottomupDataset, BottomupValDataset
+from edgepose.engine.config import ExperimentConfig, resolve_path
+from edgepose.errors import ConfigError, DataError
+from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints, write_results
+from edgepose.evaluation.oracle_bottomup import input_geometry, poses_to_records
+from edgepose.keypoints import openpose_to_coco
+from edgepose.losses import CrossFusionLoss, LwopLoss
+
+log = logging.getLogger(__name__)
+
+_CODEC_FIELDS = {f.name for f in fields(PafCodec)} - {"stride", "sigma", "paf_thickness"}
+
+
+@dataclass
+class BottomupEvalConfig:
+    """The ``eval:`` section of a bottom-up experiment (defaults: LWOP's single-scale COCO evaluation)."""
+
+    height: int = 368  # images are scaled to this input height, width padded to the stride
+    scales: list[float] = field(default_factory=lambda: [1.0])  # multi-scale: e.g. [0.5, 1.0, 1.5, 2.0]
+    upsample: int = 8  # maps upsampled x8 (LWOP val.py) or x4 (LWOP demo, faster) before peak finding
+    flip_test: bool = False  # average with the mirrored image's maps
+    decoder: str = "default"  # default | lwop (Lightweight OpenPose's grouping, unchanged)
+    codec: dict[str, Any] = field(default_factory=dict)  # PafCodec decode overrides, e.g. {min_keypoints: 2}
+    max_images: int | None = None  # evaluate only the first N images (smoke runs)
+
+    def __post_init__(self) -> None:
+        if self.height < 8:
+            raise ConfigError(f"config key 'eval.height': {self.height!r} must be >= 8")
+        if not self.scales or any(s <= 0 for s in self.scales):
+            raise ConfigError(f"config key 'eval.scales': {self.scales!r} must be positive numbers")
+        if self.upsample not in (1, 2, 4, 8):
+            raise ConfigError(f"config key 'eval.upsample': {self.upsample!r} must be 1, 2, 4 or 8")
+        if self.decoder not in ("default", "lwop"):
+            raise ConfigError(f"config key 'eval.decoder': {self.decoder!r} must be 'default' or 'lwop'")
+        unknown = set(self.codec) - _CODEC_FIELDS
+        if unknown:
+            raise ConfigError(
+                f"unknown config key 'eval.codec.{sorted(unknown)[0]}'; "
+                f"known keys here: {', '.join(sorted(_CODEC_FIELDS))}"
+            )
+        if self.max_images is not None and self.max_images < 1:
+            raise ConfigError(f"config key 'eval.max_images': {self.max_images!r} must be >= 1 or null")
+
+    def make_codec(self, data: BottomupDataConfig) -> PafCodec:
+        base = PafCodec.lwop() if self.decoder == "lwop" else PafCodec()
+        return replace(
+            base, stride=data.stride, sigma=data.sigma, paf_thickness=data.paf_thickness, upsample=self.upsample,
+            **self.codec,
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+
+
+def final_maps(outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(heatmaps, pafs) of a bottom-up model output: a list whose last two entries are the final stage's, or a
+    dict with ``heatmaps`` and ``pafs``."""
+    if isinstance(outputs, dict):
+        return outputs["heatmaps"], outputs["pafs"]
+    if isinstance(outputs, (list, tuple)) and len(outputs) >= 2:
+        return outputs[-2], outputs[-1]
+    raise ConfigError("a bottom-up model must return [..., heatmaps, pafs] (or a dict with both)")
+
+
+def is_cross_fusion(model: nn.Module) -> bool:
+    """True for models whose outputs are named heat_u*/paf_u*/heat_v*/paf_v* (the cross-fusion family)."""
+    names = getattr(_unwrap(model), "output_names", None) or []
+    if getattr(_unwrap(model), "final_only", False):
+        return type(_unwrap(model)).__name__.lower().startswith("crossfusion")
+    return any(str(n).startswith("heat_u") for n in names)
+
+
+def lwop_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]] | None:
+    """LWOP's parameter groups (see :func:`edgepose.models.openpose_blocks.param_groups`) as ``lr_mult`` groups;
+    ``None`` for models without ``parts()`` (one plain group)."""
+    model = _unwrap(model)
+    if not hasattr(model, "parts"):
+        return None
+    from edgepose.models.openpose_blocks import param_groups
+
+    groups = []
+    for g in param_groups(model, base_lr=1.0, weight_decay=weight_decay):
+        g = dict(g)
+        g["lr_mult"] = float(g.pop("lr"))
+        groups.append(g)
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------- inference
+def _prepare(image_bgr: np.ndarray, target_height: int, stride: int) -> tuple[np.ndarray, tuple, tuple[float, float]]:
+    """Resized, normalised, right/bottom zero-padded ``(1, 3, Hp, Wp)`` input; valid (h, w); (sx, sy)."""
+    h, w = image_bgr.shape[:2]
+    in_h, in_w, pad_h, pad_w, sx, sy = input_geometry(w, h, target_height, stride)
+    resized = cv2.resize(image_bgr, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+    batch = np.zeros((1, 3, pad_h, pad_w), dtype=np.float32)
+    batch[0, :, :in_h, :in_w] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
+    return batch, (in_h, in_w), (sx, sy)
+
+
+@torch.no_grad()
+def infer_maps(
+    model: nn.Module, batch: np.ndarray, device: torch.device | str, flip: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The final (heatmaps, pafs) of one padded input as float32 numpy ``(C, h, w)``; flip-averaged if asked."""
+    x = torch.from_numpy(batch).to(device)
+    heat, paf = final_maps(model(x))
+    heat = heat[0].float().cpu().numpy()
+    paf = paf[0].float().cpu().numpy()
+    if flip:
+        hf, pf = final_maps(model(torch.flip(x, dims=[3])))
+        hf, pf = flip_maps(hf[0].float().cpu().numpy(), pf[0].float().cpu().numpy())
+        heat = 0.5 * (heat + hf)
+        paf = 0.5 * (paf + pf)
+    return heat, paf
+
+
+def predict_poses(
+    model: nn.Module,
+    image_bgr_uint8: np.ndarray,
+    *,
+    height: int = 368,
+    scales: Sequence[float] = (1.0,),
+    codec: PafCodec | None = None,
+    device: torch.device | str = "cpu",
+    flip: bool = False,
+) -> PafPoses:
+    """Decoded :class:`PafPoses` of one BGR image in *image* pixels (pixel centres), all scales averaged."""
+    codec = codec or PafCodec(upsample=4)
+    image = np.asarray(image_bgr_uint8)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise DataError(f"expected an (H, W, 3) BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    was_training = model.training
+    model.eval()
+    try:
+        scales = list(scales) or [1.0]
+        if len(scales) == 1:
+            batch, valid, (sx, sy) = _prepare(image, max(8, round(height * scales[0])), codec.stride)
+            heat, paf = infer_maps(model, batch, device, flip)
+            return codec.decode(heat, paf, valid_size=valid).scaled(sx, sy)
+        # multi-scale: upsampled maps of every scale resized to the base scale's grid, averaged, then decoded
+        f = codec.upsample
+        h_img, w_img = image.shape[:2]
+        in_h, in_w, _, _, bsx, bsy = input_geometry(w_img, h_img, height, codec.stride)
+        grid = (math.ceil(in_h * f / codec.stride), math.ceil(in_w * f / codec.stride))
+        acc_h = acc_p = None
+        for s in scales:
+            batch, valid, _ = _prepare(image, max(8, round(height * s)), codec.stride)
+            heat, paf = infer_maps(model, batch, device, flip)
+            hu = codec.upsample_maps(heat[:18], f, valid)
+            pu = codec.upsample_maps(paf, f, valid)
+            if hu.shape[:2] != grid:
+                hu = cv2.resize(hu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
+                pu = cv2.resize(pu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
+            acc_h = hu if acc_h is None else acc_h + hu
+            acc_p = pu if acc_p is None else acc_p + pu
+        n = float(len(scales))
+        poses = codec.decode_upsampled(acc_h / n, acc_p / n, factor=f, input_height=in_h)
+        return poses.scaled(bsx, bsy)
+    finally:
+        model.train(was_training)
+
+
+def predict_bottomup(
+    model: nn.Module,
+    image_bgr_uint8: np.ndarray,
+    *,
+    height: int = 368,
+    upsample: int = 4,
+    scales: Sequence[float] = (1.0,),
+    device: torch.device | str = "cpu",
+    codec: PafCodec | None = None,
+    flip: bool = False,
+) -> list[tuple[np.ndarray, float]]:
+    """Persons in one BGR uint8 image: ``[(keypoints (17, 3), score), ...]``, best first.
+
+    Keypoints are COCO-17 ``(x, y, peak score)`` in image pixels, COCO's continuous convention (the same values
+    as the evaluation's results file); a keypoint that was not found is ``(0, 0, 0)``. ``score`` is LWOP's
+    person score (sum of peak and limb scores x (keypoints - 1)). ``upsample`` is the map upsampling factor
+    (4: LWOP's demo, fast; 8: LWOP's evaluation), ``scales`` multiplies ``height`` (averaged maps).
+    """
+    codec = replace(codec or PafCodec(), upsample=int(upsample))
+    poses = predict_poses(model, image_bgr_uint8, height=height, scales=scales, codec=codec, device=device, flip=flip)
+    kps, scores = poses.to_coco(codec.coco_offset)  # (P, 17, 3) with v = 1 where found
+    conf = openpose_to_coco(poses.keypoints)[..., 2] if len(poses) else np.zeros(kps.shape[:2])
+    kps[..., 2] = np.where(kps[..., 2] > 0, conf, 0.0)
+    order = np.argsort(-scores, kind="stable")
+    return [(kps[i], float(scores[i])) for i in order]
+
+
+# --------------------------------------------------------------------------------------------------- task
+class BottomupTask:
+    """The :class:`edgepose.engine.task.Task` of bottom-up pose estimation (see the module docstring)."""
+
+    primary_metric = "AP"
+    collate_fn = None
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.cfg = cfg
+        self.data = from_dict(BottomupDataConfig, cfg.data or {}, prefix="data.")
+        self.eval_cfg = from_dict(BottomupEvalConfig, cfg.eval or {}, prefix="eval.")
+        self.codec = self.eval_cfg.make_codec(self.data)
+        self._synth_paths: dict[str, str] | None = None
+
+    # --------------------------------------------------------------------------------------- building
+    def _synthetic(self) -> dict[str, str] | None:
+        """Generate (once, cached on disk) the synthetic dataset of ``data.synthetic``; its paths."""
+        if not self.data.synthetic:
+            return None
+        if self._synth_paths is None:
+            from edgepose.data.synthetic import SynthConfig, ensure_dataset
+
+            opts = dict(self.data.synthetic)
+            out = opts.pop("dir", None)
+            if not out:
+                raise ConfigError("config key 'data.synthetic.dir' is required (where the dataset is written)")
+            synth = from_dict(SynthConfig, opts, prefix="data.synthetic.")
+            info = ensure_dataset(resolve_path(self.cfg, out), synth)
+            if "val" not in info["annotations"]:
+                raise ConfigError("config key 'data.synthetic.val_fraction' must be > 0 (a val split is needed)")
+            self._synth_paths = {
+                "train_ann": info["annotations"]["train"],
+                "val_ann": info["annotations"]["val"],
+                "images": info["image_dir"],
+            }
+        return self._synth_paths
+
+    def _path(self, key: str) -> Path:
+        value = getattr(self.data, key)
+        synth = self._synthetic()
+        if not value and synth:
+            value = synth["images"] if key.endswith("images") else synth[key]
+        if not value:
+            raise ConfigError(f"config key 'data.{key}' is required")
+        return resolve_path(self.cfg, value)
+
+    def build_model(self) -> nn.Module:
+        from edgepose.models import build_model
+
+        if not self.cfg.model.name:
+            raise ConfigError("config key 'model.name' is required")
+        return build_model(self.cfg.model.name, **dict(self.cfg.model.overrides or {}))
+
+    def train_dataset(self) -> BottomupDataset:
+        return BottomupDataset.from_files(self._path("train_ann"), self._path("train_images"), self.data, train=True)
+
+    def val_dataset(self) -> BottomupValDataset:
+        max_images = self.eval_cfg.max_images or self.data.max_val_images
+        return BottomupValDataset(self._path("val_ann"), self._path("val_images"), max_images)
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        return lwop_param_groups(model, self.cfg.train.weight_decay)
+
+    # ------------------------------------------------------------------------------------------- loss
+    def criterion_for(self, model: nn.Module) -> nn.Module:
+        return CrossFusionLoss() if is_cross_fusion(model) else LwopLoss()
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        outputs = model(batch["image"])
+        if not isinstance(outputs, (list, tuple)):
+            raise ConfigError("bottom-up training needs the model's list of stage outputs (final_only must be off)")
+        outputs = [o.float() for o in outputs]
+        heat, paf, mask = batch["heatmaps"].float(), batch["pafs"].float(), batch["mask"].float()
+        if outputs[-2].shape[1:] != heat.shape[1:] or outputs[-1].shape[1:] != paf.shape[1:]:
+            raise ConfigError(
+                f"the model outputs maps of shape {tuple(outputs[-2].shape[1:])}/{tuple(outputs[-1].shape[1:])} but "
+                f"the targets are {tuple(heat.shape[1:])}/{tuple(paf.shape[1:])} (data.input_size / data.stride)"
+            )
+        total, terms = self.criterion_for(model)(outputs, heat, paf, mask)
+        logged = {name: float(v.detach()) for name, v in terms.items()}
+        return total, logged
+
+    # ------------------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict_dataset(
+        self, model: nn.Module, dataset: BottomupValDataset, *, device: torch.device, rank: int = 0, world_size: int = 1
+    ) -> list[dict[str, Any]]:
+        """COCO result records of this rank's images (index % world_size == rank)."""
+        e = self.eval_cfg
+        records: list[dict[str, Any]] = []
+        for index in range(rank, len(dataset), world_size):
+            item = dataset[index]
+            poses = predict_poses(
+                model, item["image"], height=e.height, scales=e.scales, codec=self.codec, device=device,
+                flip=e.flip_test,
+            )  # fmt: skip
+            records.extend(poses_to_records(item["image_id"], poses, self.codec))
+        return records
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        dataset: BottomupValDataset,
+        *,
+        device: torch.device,
+        rank: int = 0,
+        world_size: int = 1,
+        out_dir: Path,
+    ) -> dict[str, float]:
+        local = self.predict_dataset(_unwrap(model), dataset, device=device, rank=rank, world_size=world_size)
+        if world_size > 1:
+            from edgepose.engine.distributed import all_gather_object
+
+            gathered = all_gather_object(local)
+        else:
+            gathered = [local]
+        if rank != 0:
+            return {}
+        records = sorted((r for part in gathered for r in part), key=lambda r: (r["image_id"], -r["score"]))
+        path = write_results(records, Path(out_dir) / "keypoints_val_results.json")
+        image_ids = list(dataset.image_ids) if len(dataset.image_ids) < len(dataset.coco.images) else None
+        res = evaluate_keypoints(dataset.ann_path, records, image_ids=image_ids)
+        log.info("COCO keypoint evaluation (%d results -> %s):\n%s", len(records), path, res.summary)
+        return {k: float(res.metrics[k]) for k in MAIN_STATS}
+
+
+__all__ = [
+    "BottomupEvalConfig",
+    "BottomupTask",
+    "final_maps",
+    "infer_maps",
+    "lwop_param_groups",
+    "predict_bottomup",
+    "predict_poses",
+]

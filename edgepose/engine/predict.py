@@ -1,0 +1,109 @@
+"""The PyTorch side of ``edgepose predict``: a model from a checkpoint or a name, wrapped in the runtime's
+:class:`~edgepose.runtime.estimator.PoseEstimator`.
+
+The estimator's pre-processing and decoding are the torch-free runtime's (numpy + OpenCV, the same codecs and
+transforms as training and evaluation); only the network call differs between ``--weights`` (this module) and
+``--onnx`` (ONNX Runtime), so both paths give the same poses up to floating-point noise (tested).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgepose.codecs.heatmap import CODECS
+from edgepose.errors import ConfigError
+from edgepose.runtime.estimator import PoseEstimator
+from edgepose.runtime.model_info import ModelInfo
+
+RANDOM_INIT_WARNING = (
+    "model {name!r} has random weights (no --weights given): its predictions are meaningless; "
+    "pass --weights CKPT for real poses"
+)
+
+
+class TorchNetwork:
+    """``(N, 3, H, W) float32 numpy -> {"heatmaps": ..., ["pafs": ...]}`` with a PyTorch model, no grad."""
+
+    def __init__(self, model: nn.Module, info: ModelInfo, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.info = info
+
+    @torch.no_grad()
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+        if self.info.task == "topdown":
+            hm = out[-1] if isinstance(out, (list, tuple)) else out
+            return {"heatmaps": hm.float().cpu().numpy()}
+        return {"heatmaps": out[-2].float().cpu().numpy(), "pafs": out[-1].float().cpu().numpy()}
+
+
+def config_codec(config: Mapping[str, Any] | None) -> str:
+    """The top-down decoder a training config asked for (``eval.codec``, else ``data.codec``), default MSRA."""
+    for section in ("eval", "data"):
+        value = ((config or {}).get(section) or {}).get("codec")
+        if isinstance(value, str) and value in CODECS:
+            return value
+    return "msra"
+
+
+def config_input_size(config: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    """``data.input_size`` of a training config as ``(H, W)``, if it has one."""
+    size = ((config or {}).get("data") or {}).get("input_size")
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    if isinstance(size, int):
+        return size, size
+    return None
+
+
+def load_model(
+    model_name: str | None = None,
+    weights: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    warn_random: bool = True,
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """The model of a checkpoint (``weights`` alone rebuilds it) or a fresh ``model_name`` (random weights,
+    with a warning). Returns ``(model in eval mode, checkpoint or None)``."""
+    from edgepose.models import build_model
+
+    if weights is not None:
+        from edgepose.engine.checkpoint import build_model_from_checkpoint
+
+        model, ckpt = build_model_from_checkpoint(weights)
+        if model_name and model_name != ckpt.get("model_name"):
+            raise ConfigError(
+                f"--model {model_name!r} does not match the checkpoint's model {ckpt.get('model_name')!r} ({weights})"
+            )
+        if overrides:
+            raise ConfigError("--set overrides cannot change a checkpoint's model; drop --set or --weights")
+        return model.eval(), ckpt
+    if not model_name:
+        raise ConfigError("give a model: --model NAME, --weights CKPT or --onnx MODEL.onnx")
+    model = build_model(model_name, **dict(overrides or {}))
+    if warn_random:
+        warnings.warn(RANDOM_INIT_WARNING.format(name=model_name), UserWarning, stacklevel=2)
+    return model.eval(), None
+
+
+def torch_estimator(
+    model: nn.Module,
+    *,
+    ckpt: Mapping[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    **kwargs: Any,
+) -> PoseEstimator:
+    """A :class:`PoseEstimator` running ``model`` with PyTorch (pre-/post-processing of the runtime)."""
+    from edgepose.export.onnx import model_info
+
+    config = (ckpt or {}).get("config")
+    info = model_info(model, input_size=None, codec=config_codec(config))
+    return PoseEstimator(TorchNetwork(model, info, device), info, **kwargs)

@@ -1,0 +1,364 @@
+"""The top-down task (FLPN, SimpleBaseline, LPN) for the training engine, and batched top-down inference.
+
+:class:`TopdownTask` owns what the trainer does not know about: the ``data:`` and ``eval:`` sections
+(validated here into :class:`~edgepose.data.topdown.TopdownDataConfig` and :class:`TopdownEvalConfig`), the
+datasets, ``JointsMSELoss``, and evaluation (flip test, decoding with the shared codec, then OKS rescoring,
+OKS-NMS and COCOeval for COCO, or PCKh for MPII).
+
+:func:`predict_topdown` runs a model on every box of one image in batches, with the same crop, flip test and
+decoder as evaluation; ``edgepose predict`` uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgepose.codecs.heatmap import CODECS, HeatmapCodec
+from edgepose.config import from_dict
+from edgepose.data.topdown import TopdownDataConfig, TopdownDataset, build_topdown_dataset, worker_init_fn
+from edgepose.data.transforms import (
+    PIXEL_STD,
+    box_to_center_scale,
+    crop_image,
+    get_affine_transform,
+    normalize_image,
+)
+from edgepose.engine.config import ExperimentConfig, resolve_path
+from edgepose.errors import ConfigError, DataError
+from edgepose.evaluation.coco import evaluate_keypoints, postprocess_instances, rescore, write_results
+from edgepose.evaluation.pckh import format_pckh, pckh_metrics
+from edgepose.keypoints import COCO, KeypointSpec
+from edgepose.losses import JointsMSELoss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TopdownEvalConfig:
+    """The ``eval:`` section of a top-down experiment (defaults: SimpleBaseline/HRNet test settings)."""
+
+    flip_test: bool = True
+    use_gt_boxes: bool = True  # False: crops come from det_file (COCO only)
+    det_file: str | None = None  # COCO detection results [{image_id, bbox, score, category_id}]
+    det_score_threshold: float = 0.0  # IMAGE_THRE
+    oks_nms_threshold: float = 0.9  # OKS_THRE
+    in_vis_threshold: float = 0.2  # IN_VIS_THRE
+    rescore: bool = True  # instance score = box score x mean of joint maxvals above in_vis_threshold
+    nms: bool = True  # OKS-NMS per image
+    codec: str | None = None  # decoder: msra | dark; None = the data codec
+    sigma: float | None = None  # None = data.sigma
+    shift_heatmap: bool | None = None  # flip-test shift; None = codec default (msra: yes, dark: no)
+    batch_size: int | None = None  # None = train.batch_size
+
+    def __post_init__(self) -> None:
+        if self.codec is not None and self.codec not in CODECS:
+            raise ConfigError(f"config key 'eval.codec': {self.codec!r} is not one of {', '.join(CODECS)}")
+        if not self.use_gt_boxes and not self.det_file:
+            raise ConfigError("config key 'eval.det_file' is required when eval.use_gt_boxes is false")
+        for key in ("oks_nms_threshold", "in_vis_threshold"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"config key 'eval.{key}': {getattr(self, key)!r} must be in [0, 1]")
+        if self.sigma is not None and self.sigma <= 0:
+            raise ConfigError(f"config key 'eval.sigma': {self.sigma!r} must be > 0")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"config key 'eval.batch_size': {self.batch_size!r} must be >= 1")
+
+
+def _heatmaps(output: Any) -> torch.Tensor:
+    """The final heatmaps of a model output (a tensor, or the last of a list/tuple of stage outputs)."""
+    if isinstance(output, (list, tuple)):
+        output = output[-1]
+    if isinstance(output, dict):
+        output = output.get("heatmaps", next(iter(output.values())))
+    return output
+
+
+def _check_shape(heatmaps: torch.Tensor, codec: HeatmapCodec, num_keypoints: int) -> None:
+    expected = (num_keypoints, *codec.heatmap_size)
+    if tuple(heatmaps.shape[1:]) != expected:
+        raise ConfigError(
+            f"the model outputs heatmaps of shape {tuple(heatmaps.shape[1:])} but the data section expects "
+            f"{expected} (num_keypoints, input_size / heatmap_stride)"
+        )
+
+
+def infer_heatmaps(
+    model: nn.Module,
+    images: torch.Tensor,
+    codec: HeatmapCodec,
+    flip_index: Sequence[int],
+    flip_test: bool = True,
+    shift: bool | None = None,
+) -> np.ndarray:
+    """Run ``model`` on a batch (and its mirror with ``flip_test``); averaged heatmaps as float32 numpy."""
+    hm = _heatmaps(model(images)).float()
+    out = hm.detach().cpu().numpy()
+    if flip_test:
+        hm_f = _heatmaps(model(torch.flip(images, dims=[3]))).float().detach().cpu().numpy()
+        out = 0.5 * (out + codec.flip_back(hm_f, flip_index, shift=shift))
+    return out
+
+
+class TopdownTask:
+    """The :class:`edgepose.engine.task.Task` of top-down pose estimation (see the module docstring)."""
+
+    collate_fn = None
+    worker_init_fn = staticmethod(worker_init_fn)
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.cfg = cfg
+        self.data = from_dict(TopdownDataConfig, cfg.data or {}, prefix="data.")
+        self.eval_cfg = from_dict(TopdownEvalConfig, cfg.eval or {}, prefix="eval.")
+        if not self.eval_cfg.use_gt_boxes and self.data.dataset != "coco":
+            raise ConfigError("config key 'eval.use_gt_boxes': detector boxes are only supported for COCO")
+        self.spec: KeypointSpec = self.data.keypoint_spec
+        self.primary_metric = "AP" if self.data.dataset == "coco" else "PCKh"
+        self.codec = self.data.make_codec()
+        self.eval_codec = HeatmapCodec(
+            input_size=tuple(self.data.input_size),
+            sigma=self.eval_cfg.sigma or self.data.sigma,
+            kind=self.eval_cfg.codec or self.data.codec,
+            stride=self.data.heatmap_stride,
+            shift_flip=self.eval_cfg.shift_heatmap,
+        )
+        self.criterion = JointsMSELoss(use_target_weight=True)
+
+    # --------------------------------------------------------------------------------------- building
+    def _path(self, key: str, value: str | None) -> Path:
+        if not value:
+            raise ConfigError(f"config key {key!r} is required")
+        return resolve_path(self.cfg, value)
+
+    def build_model(self) -> nn.Module:
+        from edgepose.models import build_model
+
+        overrides = dict(self.cfg.model.overrides or {})
+        k = overrides.pop("num_keypoints", self.spec.num_keypoints)
+        if k != self.spec.num_keypoints:
+            raise ConfigError(
+                f"config key 'model.overrides.num_keypoints': {k} does not match the {self.spec.name} "
+                f"dataset's {self.spec.num_keypoints} keypoints"
+            )
+        if not self.cfg.model.name:
+            raise ConfigError("config key 'model.name' is required")
+        from edgepose.models import model_options
+
+        if "input_size" in model_options(self.cfg.model.name):
+            overrides.setdefault("input_size", tuple(self.data.input_size))
+        return build_model(self.cfg.model.name, num_keypoints=k, **overrides)
+
+    def train_dataset(self) -> TopdownDataset:
+        return build_topdown_dataset(
+            self.data,
+            "train",
+            ann=self._path("data.train_ann", self.data.train_ann),
+            images=self._path("data.train_images", self.data.train_images),
+            codec=self.codec,
+        )
+
+    def val_dataset(self) -> TopdownDataset:
+        e = self.eval_cfg
+        det = None if e.use_gt_boxes else self._path("eval.det_file", e.det_file)
+        return build_topdown_dataset(
+            self.data,
+            "val",
+            ann=self._path("data.val_ann", self.data.val_ann),
+            images=self._path("data.val_images", self.data.val_images),
+            det_file=det,
+            det_score_threshold=e.det_score_threshold,
+            codec=self.codec,
+        )
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        return None
+
+    # ------------------------------------------------------------------------------------------- loss
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        output = model(batch["image"])
+        outputs = list(output) if isinstance(output, (list, tuple)) else [output]
+        target, weight = batch["target"], batch["target_weight"]
+        _check_shape(outputs[-1], self.codec, self.spec.num_keypoints)
+        total = outputs[0].new_zeros(())
+        for out in outputs:
+            total = total + self.criterion(out.float(), target.float(), weight)
+        return total, {"heatmap_mse": float(total.detach())}
+
+    # ------------------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict_dataset(
+        self, model: nn.Module, dataset: TopdownDataset, *, device: torch.device, rank: int = 0, world_size: int = 1
+    ) -> list[dict[str, Any]]:
+        """This rank's share (index % world_size == rank) of the dataset, predicted with flip test."""
+        from torch.utils.data import DataLoader, Subset
+
+        indices = list(range(rank, len(dataset), world_size))
+        if not indices:
+            return []
+        bs = self.eval_cfg.batch_size or self.cfg.train.batch_size
+        loader = DataLoader(
+            Subset(dataset, indices),
+            batch_size=bs,
+            shuffle=False,
+            num_workers=self.cfg.train.workers,
+            worker_init_fn=worker_init_fn if self.cfg.train.workers else None,
+        )
+        was_training = model.training
+        model.eval()
+        preds: list[dict[str, Any]] = []
+        codec = self.eval_codec
+        try:
+            for batch in loader:
+                images = batch["image"].to(device, non_blocking=True)
+                hm = infer_heatmaps(model, images, codec, self.spec.flip_index, self.eval_cfg.flip_test)
+                meta = {k: (v.cpu().numpy() if torch.is_tensor(v) else np.asarray(v)) for k, v in batch["meta"].items()}
+                coords, maxvals = codec.decode(hm, meta["center"], meta["scale"])
+                for i in range(len(coords)):
+                    preds.append(
+                        {
+                            "index": int(meta["index"][i]),
+                            "image_id": int(meta["image_id"][i]),
+                            "keypoints": np.concatenate([coords[i], maxvals[i]], axis=1),
+                            "box_score": float(meta["score"][i]),
+                            "area": float(meta["area"][i]),
+                            "center": meta["center"][i].astype(np.float64),
+                            "scale": meta["scale"][i].astype(np.float64),
+                            "gt_joints": meta["joints"][i].astype(np.float64),
+                            "head_size": float(meta["head_size"][i]),
+                        }
+                    )
+        finally:
+            model.train(was_training)
+        return preds
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        dataset: TopdownDataset,
+        *,
+        device: torch.device,
+        rank: int = 0,
+        world_size: int = 1,
+        out_dir: Path,
+    ) -> dict[str, float]:
+        local = self.predict_dataset(model, dataset, device=device, rank=rank, world_size=world_size)
+        if world_size > 1:
+            from edgepose.engine.distributed import all_gather_object
+
+            gathered = all_gather_object(local)
+        else:
+            gathered = [local]
+        if rank != 0:
+            return {}
+        preds = sorted((p for part in gathered for p in part), key=lambda p: p["index"])
+        out_dir = Path(out_dir)
+        if self.data.dataset == "mpii":
+            return self._evaluate_mpii(preds, out_dir)
+        return self._evaluate_coco(preds, out_dir, getattr(dataset, "image_ids", None))
+
+    def _evaluate_coco(
+        self, preds: list[dict[str, Any]], out_dir: Path, image_ids: Sequence[int] | None = None
+    ) -> dict[str, float]:
+        e = self.eval_cfg
+        results = postprocess_instances(
+            preds,
+            in_vis_threshold=e.in_vis_threshold,
+            oks_threshold=e.oks_nms_threshold,
+            rescoring=e.rescore,
+            nms=e.nms,
+        )
+        path = write_results(results, out_dir / "keypoints_val_results.json")
+        if self.data.max_images is None:
+            image_ids = None  # the whole annotation file, as the official evaluation
+        res = evaluate_keypoints(self._path("data.val_ann", self.data.val_ann), results, image_ids=image_ids)
+        log.info("COCO keypoint evaluation (%d results -> %s):\n%s", len(results), path, res.summary)
+        return dict(res.metrics)
+
+    def _evaluate_mpii(self, preds: list[dict[str, Any]], out_dir: Path) -> dict[str, float]:
+        from edgepose.config import atomic_write_text
+
+        pred = np.stack([p["keypoints"][:, :2] for p in preds])
+        gt = np.stack([p["gt_joints"] for p in preds])
+        head = np.array([p["head_size"] for p in preds])
+        metrics = pckh_metrics(pred, gt[..., :2], gt[..., 2] > 0, head)
+        log.info("MPII PCKh:\n%s", format_pckh(pred, gt[..., :2], gt[..., 2] > 0, head))
+        import json
+
+        atomic_write_text(
+            out_dir / "keypoints_val_results.json",
+            json.dumps(
+                [{"index": p["index"], "image_id": p["image_id"], "keypoints": p["keypoints"].tolist()} for p in preds]
+            ),
+        )
+        return metrics
+
+
+# ------------------------------------------------------------------------------------------ inference
+def predict_topdown(
+    model: nn.Module,
+    image_rgb_uint8: np.ndarray,
+    boxes_xywh: Sequence[Sequence[float]] | np.ndarray,
+    scores: Sequence[float] | None = None,
+    *,
+    codec: HeatmapCodec | str = "msra",
+    flip_test: bool = True,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    flip_index: Sequence[int] | None = None,
+    in_vis_threshold: float = 0.2,
+) -> list[tuple[np.ndarray, float]]:
+    """Poses of the people in ``boxes_xywh`` of one RGB uint8 image: ``[(keypoints (K, 3), score), ...]``.
+
+    Keypoints are (x, y, confidence) in image pixels; ``score`` is the box score (1 when ``scores`` is None)
+    × the mean confidence of the joints above ``in_vis_threshold`` (the evaluation's rescoring). Boxes with a
+    non-positive width or height get all-zero keypoints and score 0. ``codec`` may be a :class:`HeatmapCodec`
+    or ``"msra"``/``"dark"`` (256×192 input). ``flip_index`` defaults to the COCO table.
+    """
+    if isinstance(codec, str):
+        codec = HeatmapCodec(kind=codec)
+    image = np.asarray(image_rgb_uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+    box_scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(box_scores) != len(boxes):
+        raise DataError(f"{len(boxes)} boxes but {len(box_scores)} scores")
+    h, w = codec.input_size
+    flip_index = COCO.flip_index if flip_index is None else np.asarray(flip_index)
+    valid = [i for i, b in enumerate(boxes) if np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0]
+    k = len(flip_index)
+    results: list[tuple[np.ndarray, float]] = [(np.zeros((k, 3)), 0.0) for _ in range(len(boxes))]
+    if not valid:
+        return results
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(valid), batch_size):
+            chunk = valid[start : start + batch_size]
+            centers, scales, crops = [], [], []
+            for i in chunk:
+                c, s = box_to_center_scale(boxes[i], w / h)
+                crops.append(normalize_image(crop_image(image, get_affine_transform(c, s, 0.0, (w, h)), (w, h))))
+                centers.append(c)
+                scales.append(s)
+            batch = torch.from_numpy(np.stack(crops)).to(device)
+            with torch.no_grad():
+                hm = infer_heatmaps(model, batch, codec, flip_index, flip_test)
+            coords, maxvals = codec.decode(hm, np.stack(centers), np.stack(scales))
+            for j, i in enumerate(chunk):
+                kpts = np.concatenate([coords[j], maxvals[j]], axis=1)
+                results[i] = (kpts, rescore(kpts, box_scores[i], in_vis_threshold))
+    finally:
+        model.train(was_training)
+    return results
+
+
+__all__ = ["PIXEL_STD", "TopdownEvalConfig", "TopdownTask", "infer_heatmaps", "predict_topdown"]

@@ -1,0 +1,87 @@
+"""The bottom-up codec oracle: ground truth -> heatmaps + PAFs -> peaks + grouping -> COCOeval, without images.
+
+For each image of the annotation file (sizes from the JSON) the ground truth is scaled as the predictor scales
+the image (height -> ``height``, width padded on the right to a multiple of the stride), every non-crowd person
+with labelled keypoints is rendered into one image's 19 heatmaps and 38 PAFs at stride 8 by
+:meth:`PafCodec.encode`, and the real decoder (:meth:`PafCodec.decode`: cubic upsampling, peaks, PAF scoring,
+grouping) turns them back into persons, mapped back to the image. The AP of those persons is what a perfect
+network could reach with these targets and this decoder: people lost here (too few keypoints, crowded or
+crossing limbs whose PAFs overwrite each other, a missing neck that splits a person) are lost by the codec.
+
+``codec`` picks the decoder settings; :meth:`PafCodec.lwop` reproduces Lightweight OpenPose's decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.codecs.paf import PafCodec, PafPoses
+from edgepose.data.coco import load_coco_keypoints
+from edgepose.errors import DataError
+from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints
+from edgepose.keypoints import coco_to_openpose
+
+
+def input_geometry(width: int, height: int, target_height: int, stride: int) -> tuple[int, int, int, int, float, float]:
+    """(in_h, in_w, padded_h, padded_w, sx, sy) of an image of ``width x height`` scaled to ``target_height``.
+
+    The input is ``round(width * s) x target_height`` with ``s = target_height / height`` (what ``cv2.resize``
+    makes of it), right/bottom-padded to multiples of ``stride``; ``sx, sy`` are the exact per-axis scales.
+    """
+    s = target_height / float(height)
+    in_w = max(1, round(width * s))
+    in_h = max(1, int(target_height))
+    padded_w = int(math.ceil(in_w / stride) * stride)
+    padded_h = int(math.ceil(in_h / stride) * stride)
+    return in_h, in_w, padded_h, padded_w, in_w / float(width), in_h / float(height)
+
+
+def poses_to_records(image_id: int, poses: PafPoses, codec: PafCodec) -> list[dict[str, Any]]:
+    """COCO result records (COCO-17 keypoints, v=1 where found, person score) for one image."""
+    kps, scores = poses.to_coco(codec.coco_offset)
+    return [
+        {
+            "image_id": int(image_id),
+            "category_id": 1,
+            "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
+            "score": float(score),
+        }
+        for kp, score in zip(kps, scores)
+    ]
+
+
+def oracle_records(
+    ann_path: str | Path, *, height: int = 368, codec: PafCodec | None = None, num_keypoints: int = 17
+) -> list[dict[str, Any]]:
+    """Encode and decode every image of ``ann_path``; COCO result records of the decoded persons."""
+    codec = codec or PafCodec()
+    coco = load_coco_keypoints(ann_path, num_keypoints=num_keypoints)
+    records: list[dict[str, Any]] = []
+    for image_id in coco.image_ids():
+        img = coco.images[image_id]
+        people = [p for p in coco.persons[image_id] if not p.iscrowd and p.num_keypoints > 0]
+        if not people:
+            continue
+        in_h, in_w, padded_h, padded_w, sx, sy = input_geometry(img.width, img.height, height, codec.stride)
+        kp = np.stack([p.keypoints for p in people]).astype(np.float64)
+        labelled = kp[..., 2] > 0
+        # COCO (continuous) -> image pixel centres -> input pixel centres (pixel-centre-preserving resize)
+        kp[..., 0] = np.where(labelled, (kp[..., 0] - codec.coco_offset + 0.5) * sx - 0.5, 0.0)
+        kp[..., 1] = np.where(labelled, (kp[..., 1] - codec.coco_offset + 0.5) * sy - 0.5, 0.0)
+        heat, pafs = codec.encode(coco_to_openpose(kp), (padded_h, padded_w))
+        poses = codec.decode(heat, pafs, valid_size=(in_h, in_w))
+        records.extend(poses_to_records(image_id, poses.scaled(sx, sy), codec))
+    return records
+
+
+def run_bottomup_oracle(ann_path: str | Path, height: int = 368, codec: PafCodec | None = None) -> dict[str, float]:
+    """The bottom-up codec's COCO AP upper bound on ``ann_path``: keys AP, AP50, AP75, APM, APL, AR."""
+    records = oracle_records(ann_path, height=height, codec=codec)
+    if not records:
+        raise DataError("the oracle decoded no person (no non-crowd person with keypoints?)", ann_path)
+    metrics = evaluate_keypoints(ann_path, records).metrics
+    return {k: float(metrics[k]) for k in MAIN_STATS}

@@ -1,0 +1,283 @@
+"""ONNX export with named outputs, dynamic axes, metadata for the runtime, and a parity check.
+
+* Input ``image`` ``(N, 3, H, W)``; outputs ``heatmaps`` (top-down) or ``heatmaps``, ``pafs`` (bottom-up, the
+  final stage only: Lightweight OpenPose users trip over the stage outputs' order, LWOP #58 / #158).
+* Axes: the batch is dynamic by default; bottom-up models also get dynamic height and width (images of any
+  aspect ratio, any inference height), top-down crops keep the exported size.
+* :class:`~edgepose.runtime.model_info.ModelInfo` goes into ``metadata_props`` so ``edgepose.runtime`` can
+  pre-process and decode without torch or the training config.
+* The file is written atomically (a temporary file in the same folder, then ``os.replace``).
+* Parity: ONNX Runtime is run on a seeded random input (batch 2 when the batch is dynamic, and for bottom-up
+  models also a second, non-square size) and compared with PyTorch; the max abs difference is returned.
+
+Exporter: torch 2.13 ships the legacy TorchScript exporter (``dynamo=False``) and the ``torch.export`` one
+(``dynamo=True``, onnxscript). Both export every edgepose model offline; the TorchScript exporter is the
+default because it is ~10x faster, keeps the requested opset (the dynamo one starts at 18 and converts down)
+and needs no symbolic-shape constraints for the GC block's reshapes. ``exporter="dynamo"`` selects the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgepose import __version__
+from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.runtime.model_info import ModelInfo
+
+DEFAULT_OPSET = 17
+EXPORTERS = ("torchscript", "dynamo")
+KEYPOINT_SETS = {17: "coco", 16: "mpii"}
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    outputs: list[str]
+    max_abs_diff: float | None  # PyTorch vs ONNX Runtime on the parity inputs
+    max_abs_output: float | None  # the PyTorch outputs' largest magnitude (the scale of the difference)
+    info: ModelInfo
+    slimmed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "outputs": self.outputs,
+            "max_abs_diff": self.max_abs_diff,
+            "max_abs_output": self.max_abs_output,
+            "model_name": self.info.model_name,
+            "task": self.info.task,
+            "input_size": list(self.info.input_size),
+        }
+
+
+class _ExportWrapper(nn.Module):
+    """Returns named tensors in a fixed order: ``heatmaps`` or ``(heatmaps, pafs)`` of the final stage."""
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, image: torch.Tensor):
+        out = self.model(image)
+        if self.task == "topdown":
+            return out[-1] if isinstance(out, (list, tuple)) else out
+        if not isinstance(out, (list, tuple)) or len(out) < 2:
+            raise EdgeposeError("a bottom-up model must return a list [..., heatmaps, pafs]")
+        return out[-2], out[-1]
+
+
+def model_task(model: nn.Module) -> str:
+    task = getattr(model, "task", None)
+    if task not in ("topdown", "bottomup"):
+        raise ConfigError(f"model {type(model).__name__} has no task attribute ('topdown' or 'bottomup')")
+    return task
+
+
+def model_info(model: nn.Module, *, input_size: tuple[int, int] | None = None, codec: str = "msra") -> ModelInfo:
+    """The :class:`ModelInfo` of a built model (task, input size, normalisation, stride, keypoint set)."""
+    task = model_task(model)
+    size = input_size or getattr(model, "input_size", None) or ((256, 192) if task == "topdown" else (368, 368))
+    if task == "topdown":
+        k = int(getattr(model, "num_keypoints", 17))
+        keypoints = KEYPOINT_SETS.get(k)
+        if keypoints is None:
+            raise ConfigError(f"no keypoint set with {k} keypoints is known to the runtime (coco=17, mpii=16)")
+        outputs: tuple[str, ...] = ("heatmaps",)
+        stride = int(getattr(model, "stride", 4))
+        norm = getattr(model, "input_normalization", "imagenet")
+    else:
+        keypoints, outputs = "openpose18", ("heatmaps", "pafs")
+        stride = int(getattr(model, "stride", 8))
+        norm = getattr(model, "input_normalization", "openpose")
+    return ModelInfo(
+        model_name=str(getattr(model, "model_name", type(model).__name__)),
+        task=task,
+        input_size=(int(size[0]), int(size[1])),
+        normalisation=norm,
+        stride=stride,
+        keypoints=keypoints,
+        codec=codec,
+        outputs=outputs,
+        edgepose_version=__version__,
+    )
+
+
+@contextlib.contextmanager
+def _final_only(model: nn.Module):
+    """Switch a bottom-up model to its final-stage outputs for the duration (if it can)."""
+    setter = getattr(model, "set_final_only", None)
+    before = getattr(model, "final_only", None)
+    if callable(setter):
+        setter(True)
+    try:
+        yield
+    finally:
+        if callable(setter) and before is not None:
+            setter(before)
+
+
+def _write_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_metadata(onnx_model, info: ModelInfo) -> None:
+    """Set (replace) the edgepose entries of an ``onnx.ModelProto``'s ``metadata_props``."""
+    props = info.to_metadata()
+    kept = [p for p in onnx_model.metadata_props if p.key not in props]
+    del onnx_model.metadata_props[:]
+    onnx_model.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx_model.producer_name = "edgepose"
+    onnx_model.producer_version = __version__
+
+
+def _torch_export(wrapper, example, tmp, *, opset, dynamic_axes, output_names, exporter) -> None:
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if exporter == "torchscript":
+            torch.onnx.export(
+                wrapper, (example,), tmp, input_names=["image"], output_names=output_names,
+                opset_version=opset, dynamic_axes=dynamic_axes or None, do_constant_folding=True, dynamo=False,
+            )  # fmt: skip
+            return
+        shapes = None
+        if dynamic_axes:
+            dims = {axis: torch.export.Dim.AUTO for axis in dynamic_axes["image"]}
+            shapes = {"image": dims}
+        program = torch.onnx.export(
+            wrapper, (example,), input_names=["image"], output_names=output_names, opset_version=opset,
+            dynamic_shapes=shapes, dynamo=True, verbose=False,
+        )  # fmt: skip
+        program.save(tmp)
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    input_size: tuple[int, int] | None = None,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    slim: bool = False,
+    check: bool = True,
+    exporter: str = "torchscript",
+    codec: str = "msra",
+) -> ExportResult:
+    """Export ``model`` (an edgepose top-down or bottom-up model) to ``path``; see the module docstring."""
+    import onnx
+
+    if exporter not in EXPORTERS:
+        raise ConfigError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
+    path = Path(path)
+    info = model_info(model, input_size=input_size, codec=codec)
+    h, w = info.input_size
+    if info.task == "bottomup" and (h % info.stride or w % info.stride):
+        raise ConfigError(f"bottom-up input size {h}x{w} must be a multiple of the stride {info.stride}")
+    output_names = list(info.outputs)
+    axes: dict[int, str] = {0: "batch"} if dynamic_batch else {}
+    if info.task == "bottomup":
+        axes.update({2: "height", 3: "width"})
+    dynamic_axes = {name: dict(axes) for name in ["image", *output_names]} if axes else {}
+    for name in output_names:  # output maps are input / stride, not the input's own axis names
+        if info.task == "bottomup":
+            dynamic_axes[name].update({2: "map_height", 3: "map_width"})
+
+    device = next(iter(model.parameters()), torch.zeros(())).device
+    was_training = model.training
+    model.eval()
+    wrapper = _ExportWrapper(model, info.task).eval()
+    example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    slimmed = False
+    try:
+        with _final_only(model) if info.task == "bottomup" else contextlib.nullcontext(), torch.no_grad():
+
+            def write(tmp: str) -> None:
+                nonlocal slimmed
+                try:
+                    _torch_export(
+                        wrapper, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
+                        output_names=output_names, exporter=exporter,
+                    )  # fmt: skip
+                except EdgeposeError:
+                    raise
+                except Exception as exc:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise EdgeposeError(
+                        f"ONNX export of {info.model_name} failed with the {exporter} exporter "
+                        f"({type(exc).__name__}: {first[:300]})"
+                    ) from exc
+                proto = onnx.load(tmp)
+                if slim:
+                    proto, slimmed = _slim(proto)
+                add_metadata(proto, info)
+                onnx.checker.check_model(proto)
+                onnx.save(proto, tmp)
+
+            _write_atomic(path, write)
+            diff, scale = (None, None)
+            if check:
+                diff, scale = parity(wrapper, path, info, dynamic_batch=dynamic_batch, device=device)
+    finally:
+        model.train(was_training)
+    return ExportResult(path, output_names, diff, scale, info, slimmed)
+
+
+def _slim(proto):
+    """Run onnxslim (constant folding, dead-node removal) if it is installed; warn and skip otherwise."""
+    try:
+        import onnxslim
+    except ImportError:
+        warnings.warn("onnxslim is not installed; exported without --slim (pip install onnxslim)", stacklevel=3)
+        return proto, False
+    return onnxslim.slim(proto), True
+
+
+def parity(
+    wrapper: nn.Module, path: Path, info: ModelInfo, *, dynamic_batch: bool = True, device=None
+) -> tuple[float, float]:
+    """Max abs difference between PyTorch and ONNX Runtime outputs on seeded random inputs, and the largest
+    output magnitude (what the difference is relative to)."""
+    from edgepose.runtime.session import create_session
+
+    session = create_session(path)
+    h, w = info.input_size
+    shapes = [(2 if dynamic_batch else 1, h, w)]
+    if info.task == "bottomup":
+        shapes.append((1, h + 2 * info.stride, max(info.stride, w - 2 * info.stride)))
+    rng = np.random.default_rng(0)
+    worst = scale = 0.0
+    for n, hh, ww in shapes:
+        x = rng.standard_normal((n, 3, hh, ww)).astype(np.float32)
+        with torch.no_grad():
+            ref = wrapper(torch.from_numpy(x).to(device or "cpu"))
+        ref = [ref] if isinstance(ref, torch.Tensor) else list(ref)
+        got = session.run(None, {"image": x})
+        for r, g in zip(ref, got):
+            r = r.float().cpu().numpy()
+            if r.shape != g.shape:
+                raise EdgeposeError(f"ONNX output shape {g.shape} differs from PyTorch {r.shape}", path)
+            worst = max(worst, float(np.abs(r - g).max()))
+            scale = max(scale, float(np.abs(r).max()))
+    return worst, scale

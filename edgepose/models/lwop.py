@@ -1,0 +1,87 @@
+"""Lightweight OpenPose (Osokin 2018), the bottom-up baseline: dilated MobileNetV1 + Cpm + initial stage +
+refinement stages.
+
+Outputs (list, LWOP order): [heat0, paf0, heat1, paf1, ...], 19 heatmaps (18 keypoints + background) and
+38 PAF channels at stride 8. Each refinement stage sees Cpm features ⊕ the previous stage's two outputs.
+With one refinement stage at 368×368: 4.09M params, 8.88 GMACs (backbone 3.65 / Cpm 0.56 / initial 1.28 /
+refinement 3.39; SPEC A.0).
+
+Input convention: BGR images, (img - 128) / 256 (``input_normalization = "openpose"``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS
+from edgepose.models.backbones.mobilenet import MobileNetV1Dilated
+from edgepose.models.openpose_blocks import Cpm, InitialStage, RefinementStage
+
+
+class LightweightOpenPose(nn.Module):
+    """MobileNetV1 (dilated) → Cpm → InitialStage → ``num_refinement_stages`` × RefinementStage."""
+
+    task = "bottomup"
+    stride = 8
+    input_size = (368, 368)
+    input_normalization = "openpose"
+    num_heatmaps = NUM_OPENPOSE_HEATMAPS
+    num_pafs = NUM_OPENPOSE_PAFS
+
+    def __init__(
+        self,
+        num_refinement_stages: int = 1,
+        channels: int = 128,
+        initial_head_width: int = 512,
+        final_only: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_refinement_stages < 0:
+            raise ValueError(f"num_refinement_stages must be >= 0, got {num_refinement_stages}")
+        self.backbone = MobileNetV1Dilated()
+        self.cpm = Cpm(self.backbone.out_channels, channels)
+        self.initial_stage = InitialStage(channels, self.num_heatmaps, self.num_pafs, initial_head_width)
+        self.refinement_stages = nn.ModuleList(
+            RefinementStage(channels + self.num_heatmaps + self.num_pafs, channels, self.num_heatmaps, self.num_pafs)
+            for _ in range(num_refinement_stages)
+        )
+        self.num_stages = num_refinement_stages + 1
+        self.final_only = final_only
+
+    # -------------------------------------------------------------------------------------------- info
+    @property
+    def output_names(self) -> list[str]:
+        if self.final_only:
+            return ["heatmaps", "pafs"]
+        return [f"{kind}{k}" for k in range(self.num_stages) for kind in ("heat", "paf")]
+
+    def set_final_only(self, flag: bool = True) -> LightweightOpenPose:
+        """Return only the last stage's [heatmaps, pafs] (inference / ONNX export)."""
+        self.final_only = bool(flag)
+        return self
+
+    def parts(self) -> OrderedDict[str, nn.Module]:
+        parts: OrderedDict[str, nn.Module] = OrderedDict(
+            [("backbone", self.backbone), ("cpm", self.cpm), ("initial", self.initial_stage)]
+        )
+        for k, stage in enumerate(self.refinement_stages):
+            parts[f"refinement{k}"] = stage
+        return parts
+
+    # ----------------------------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = self.cpm(self.backbone(x))
+        outputs = self.initial_stage(features)
+        for stage in self.refinement_stages:
+            outputs.extend(stage(torch.cat([features, outputs[-2], outputs[-1]], dim=1)))
+        return outputs[-2:] if self.final_only else outputs
+
+
+def lwop_mobilenet(
+    num_refinement_stages: int = 1, channels: int = 128, initial_head_width: int = 512, final_only: bool = False
+) -> LightweightOpenPose:
+    """Lightweight OpenPose with ``num_refinement_stages`` refinement stages (LWOP's default and paper: 1)."""
+    return LightweightOpenPose(num_refinement_stages, channels, initial_head_width, final_only)

@@ -1,0 +1,116 @@
+"""Person boxes for top-down models: a detections file, OpenCV's HOG people detector, or a bottom-up model.
+
+Every box source is a callable ``(image_bgr, image_id) -> (boxes (N, 4) xywh, scores (N,))``.
+
+numpy + OpenCV only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgepose.errors import DataError
+from edgepose.runtime.poses import keypoint_box
+
+BoxSource = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, 4), dtype=np.float64), np.zeros(0, dtype=np.float64)
+
+
+class DetectionFile:
+    """Boxes from a COCO detection-results JSON (``[{"image_id", "bbox": [x, y, w, h], "score",
+    "category_id"}, ...]``, e.g. HRNet's ``COCO_val2017_detections_AP_H_56_person.json``); only category 1
+    (person) with ``score >= min_score`` is kept. Images absent from the file get no boxes."""
+
+    def __init__(self, path: str | Path, *, min_score: float = 0.0) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("detections file not found", path)
+        try:
+            records = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"not a readable JSON file ({exc})", path) from None
+        if not isinstance(records, list):
+            raise DataError("detections must be a JSON list of {image_id, bbox, score} records", path)
+        self.path = path
+        self.by_image: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
+        for n, rec in enumerate(records):
+            try:
+                if int(rec.get("category_id", 1)) != 1:
+                    continue
+                box = [float(v) for v in rec["bbox"]]
+                score = float(rec.get("score", 1.0))
+                image_id = int(rec["image_id"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                why = f"record {n} is not an {{image_id, bbox: [x, y, w, h], score}} detection"
+                raise DataError(why, path) from None
+            if len(box) != 4:
+                raise DataError(f"record {n}: bbox must have 4 numbers, got {len(box)}", path)
+            if score >= min_score:
+                self.by_image[image_id].append((box, score))
+
+    def __call__(self, image_bgr: np.ndarray, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        items = self.by_image.get(int(image_id), [])
+        if not items:
+            return _empty()
+        return np.array([b for b, _ in items], dtype=np.float64), np.array([s for _, s in items], dtype=np.float64)
+
+
+class HogDetector:
+    """OpenCV's HOG + linear SVM people detector (Dalal & Triggs): no extra weights, CPU-only, upright people
+    at least 64×128 pixels. Weak, but always available; boxes are non-maximum suppressed."""
+
+    def __init__(self, *, min_score: float = 0.0, nms_iou: float = 0.5) -> None:
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.min_score, self.nms_iou = min_score, nms_iou
+
+    def __call__(self, image_bgr: np.ndarray, image_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        rects, weights = self.hog.detectMultiScale(image_bgr, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        if len(rects) == 0:
+            return _empty()
+        boxes = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.min_score, self.nms_iou)
+        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+        return boxes[keep], scores[keep]
+
+
+class PoseBoxes:
+    """Boxes of the people a bottom-up estimator finds: the box of each person's keypoints, padded by
+    ``padding`` × its size on every side (0.1 -> 20 % larger), people below ``min_score`` dropped."""
+
+    def __init__(self, estimator, *, padding: float = 0.1, min_score: float = 0.0, min_keypoints: int = 3) -> None:
+        if estimator.task != "bottomup":
+            raise DataError(f"a detector model must be bottom-up, {estimator.info.model_name!r} is {estimator.task}")
+        self.estimator, self.padding, self.min_score, self.min_keypoints = estimator, padding, min_score, min_keypoints
+
+    def __call__(self, image_bgr: np.ndarray, image_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores = [], []
+        for person in self.estimator(image_bgr):
+            kp = person.keypoints
+            if person.score < self.min_score or int((kp[:, 2] > 0).sum()) < self.min_keypoints:
+                continue
+            box = keypoint_box(kp, padding=self.padding)
+            if box[2] > 1 and box[3] > 1:
+                boxes.append(box)
+                scores.append(person.score)
+        if not boxes:
+            return _empty()
+        return np.asarray(boxes, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+
+
+class WholeImage:
+    """The whole image as one person box (the default for top-down models without a detector)."""
+
+    def __call__(self, image_bgr: np.ndarray, image_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image_bgr.shape[:2]
+        return np.array([[0.0, 0.0, float(w), float(h)]]), np.ones(1)

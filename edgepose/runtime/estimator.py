@@ -1,0 +1,179 @@
+"""``PoseEstimator``: image in, :class:`~edgepose.runtime.poses.Person` list out, for both pipelines.
+
+The estimator owns pre-processing (:mod:`edgepose.runtime.preprocess`) and decoding (the numpy codecs of
+:mod:`edgepose.codecs`); the network is any callable ``(N, 3, H, W) float32 -> {output name: array}``:
+
+* :meth:`PoseEstimator.from_onnx` wraps an ONNX Runtime session (torch-free: this is the device path);
+* :func:`edgepose.engine.predict.torch_estimator` wraps a PyTorch model in the very same estimator, so
+  ``edgepose predict --weights`` and ``edgepose predict --onnx`` differ only in the network's arithmetic.
+
+Top-down models need person boxes (``boxes`` ``(N, 4)`` xywh, optional ``box_scores``); without them the
+whole image is one box. Bottom-up models ignore boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.codecs.heatmap import HeatmapCodec
+from edgepose.errors import DataError
+from edgepose.keypoints import COCO_SKELETON, get_keypoint_spec, openpose_to_coco
+from edgepose.runtime.model_info import ModelInfo
+from edgepose.runtime.poses import Person, keypoint_box
+from edgepose.runtime.preprocess import bottomup_input, check_image, flip_batch, topdown_inputs
+
+Network = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+# HRNet's rescoring: person score = box score x mean confidence of the joints above this.
+KEYPOINT_SCORE_THRESHOLD = 0.2
+
+
+class PoseEstimator:
+    """Pose estimation with any network callable and the metadata describing it.
+
+    Args:
+        network: ``(N, 3, H, W) float32 -> {"heatmaps": ..., ["pafs": ...]}``.
+        info: what the network expects and returns (:class:`ModelInfo`).
+        flip_test: top-down only: average with the mirrored crops' heatmaps (more accurate, twice the cost).
+        batch_size: top-down crops per network call.
+        height: bottom-up inference height (default: ``info.input_size[0]``, 368); larger finds smaller people.
+        upsample: bottom-up maps are upsampled by this factor (cubic) before peak finding (4: LWOP's demo, with
+            sub-pixel peak refinement as accurate as 8).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        info: ModelInfo,
+        *,
+        flip_test: bool = True,
+        batch_size: int = 32,
+        height: int | None = None,
+        upsample: int = 4,
+    ) -> None:
+        self.network = network
+        self.info = info
+        self.flip_test = bool(flip_test)
+        self.batch_size = max(1, int(batch_size))
+        self.height = int(height or info.input_size[0])
+        self.upsample = int(upsample)
+        self.keypoint_spec = get_keypoint_spec(info.keypoints)
+        if info.task == "topdown":
+            self.codec = HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
+        else:
+            from edgepose.codecs.paf import PafCodec
+
+            self.codec = PafCodec(stride=info.stride)
+        # COCO result files use continuous coordinates; each pipeline's evaluation fixes its offset
+        self.coco_offset = 0.0 if info.task == "topdown" else self.codec.coco_offset
+
+    @property
+    def task(self) -> str:
+        return self.info.task
+
+    @property
+    def draw_skeleton(self) -> tuple[tuple[int, int], ...]:
+        """Skeleton of the returned keypoints (bottom-up OpenPose-18 outputs are returned in COCO-17 order)."""
+        return COCO_SKELETON if self.info.task == "bottomup" else self.keypoint_spec.skeleton
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        **kwargs,
+    ) -> PoseEstimator:
+        """An estimator over an ONNX Runtime session of ``path`` (exported by ``edgepose export``)."""
+        from edgepose.runtime.session import OnnxNetwork
+
+        net = OnnxNetwork(path, threads=threads, providers=providers)
+        return cls(net, net.info, **kwargs)
+
+    # ------------------------------------------------------------------------------------------- call
+    def __call__(
+        self,
+        image_bgr: np.ndarray,
+        boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
+        box_scores: Sequence[float] | None = None,
+    ) -> list[Person]:
+        check_image(image_bgr)
+        if self.info.task == "topdown":
+            if boxes is None:
+                h, w = image_bgr.shape[:2]
+                boxes = [[0.0, 0.0, float(w), float(h)]]
+            return self.predict_topdown(image_bgr, boxes, box_scores)
+        return self.predict_bottomup(image_bgr)
+
+    # --------------------------------------------------------------------------------------- top-down
+    def topdown_heatmaps(self, batch: np.ndarray) -> np.ndarray:
+        """Network heatmaps of a crop batch, in ``batch_size`` chunks, flip-averaged when ``flip_test``."""
+        outs = []
+        for i in range(0, len(batch), self.batch_size):
+            chunk = batch[i : i + self.batch_size]
+            hm = self.network(chunk)["heatmaps"]
+            if self.flip_test:
+                hm_flip = self.network(flip_batch(chunk))["heatmaps"]
+                hm = 0.5 * (hm + self.codec.flip_back(hm_flip, self.keypoint_spec.flip_index))
+            outs.append(np.asarray(hm, dtype=np.float32))
+        return np.concatenate(outs) if outs else np.zeros((0, self.keypoint_spec.num_keypoints, 1, 1), np.float32)
+
+    def predict_topdown(
+        self, image_bgr: np.ndarray, boxes: np.ndarray | Sequence, box_scores: Sequence[float] | None = None
+    ) -> list[Person]:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        keep = (boxes[:, 2] > 1) & (boxes[:, 3] > 1) & np.isfinite(boxes).all(axis=1)
+        scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        if len(scores) != len(boxes):
+            raise DataError(f"{len(scores)} box scores for {len(boxes)} boxes")
+        boxes, scores = boxes[keep], scores[keep]
+        if len(boxes) == 0:
+            return []
+        batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
+        heatmaps = self.topdown_heatmaps(batch)
+        coords, maxvals = self.codec.decode(heatmaps, centers, scales)
+        persons = []
+        for i in range(len(boxes)):
+            conf = maxvals[i, :, 0]
+            kp = np.concatenate([coords[i], conf[:, None]], axis=1)
+            good = conf > KEYPOINT_SCORE_THRESHOLD
+            quality = float(conf[good].mean()) if good.any() else 0.0
+            persons.append(Person(kp, scores[i] * quality, box=boxes[i]))
+        return persons
+
+    # -------------------------------------------------------------------------------------- bottom-up
+    def bottomup_maps(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
+        """Heatmaps ``(19, h, w)`` and PAFs ``(38, h, w)`` at the network stride, the resize scale and the
+        valid (un-padded) input size ``(H, W)``."""
+        batch, scale, (pad_b, pad_r) = bottomup_input(image_bgr, self.height, self.info.stride)
+        out = self.network(batch)
+        valid = (batch.shape[2] - pad_b, batch.shape[3] - pad_r)
+        return _first(out["heatmaps"]), _first(out["pafs"]), scale, valid
+
+    def decode_bottomup(
+        self, heatmaps: np.ndarray, pafs: np.ndarray, scale: float, valid: tuple[int, int], timings=None
+    ) -> list[Person]:
+        """Persons in image pixels from one image's maps (peaks and grouping by :class:`PafCodec`)."""
+        poses = self.codec.decode(heatmaps, pafs, valid_size=valid, upsample=self.upsample, timings=timings)
+        poses = poses.scaled(scale)
+        persons = []
+        scores = poses.person_scores()
+        for p in range(len(poses)):
+            kp18 = poses.keypoints[p].copy()
+            kp18[~poses.found[p]] = 0.0
+            kp = openpose_to_coco(kp18)
+            persons.append(Person(kp, scores[p], box=keypoint_box(kp, padding=0.1)))
+        return persons
+
+    def predict_bottomup(self, image_bgr: np.ndarray) -> list[Person]:
+        return self.decode_bottomup(*self.bottomup_maps(image_bgr))
+
+
+def _first(maps: np.ndarray) -> np.ndarray:
+    """The first image's maps of an ``(N, C, h, w)`` batch."""
+    maps = np.asarray(maps, dtype=np.float32)
+    return maps[0] if maps.ndim == 4 else maps

@@ -1,0 +1,67 @@
+"""Image -> network input, for both pipelines; numpy + OpenCV only.
+
+* Top-down: each person box becomes a crop of the network's input size through the same three-point affine
+  the training data used (:func:`edgepose.data.transforms.get_affine_transform`, boxes padded to the input's
+  aspect ratio and by 1.25), RGB, ImageNet-normalised.
+* Bottom-up: the whole image is resized so its height is the inference height (368 by default), BGR,
+  ``(x - 128) / 256``, then padded right and bottom with zeros to a multiple of the stride (SPEC A.2.7).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edgepose.data.transforms import box_to_center_scale, crop_image, get_affine_transform, normalize_image
+from edgepose.errors import DataError
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 BGR image, or DataError saying what it is instead."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        what = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise DataError(f"expected an (H, W, 3) uint8 BGR image, got {what}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise DataError(f"image of size {image.shape[1]}x{image.shape[0]} is too small")
+    return image
+
+
+def topdown_inputs(
+    image_bgr: np.ndarray, boxes_xywh: np.ndarray, input_size: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops of every box: ``batch (N, 3, H, W)`` float32, ``centers (N, 2)``, ``scales (N, 2)``.
+
+    ``input_size`` is the network's ``(H, W)``. Boxes are ``(x, y, w, h)`` in image pixels.
+    """
+    h, w = int(input_size[0]), int(input_size[1])
+    rgb = cv2.cvtColor(check_image(image_bgr), cv2.COLOR_BGR2RGB)
+    boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+    batch = np.zeros((len(boxes), 3, h, w), dtype=np.float32)
+    centers = np.zeros((len(boxes), 2), dtype=np.float64)
+    scales = np.zeros((len(boxes), 2), dtype=np.float64)
+    for i, box in enumerate(boxes):
+        centers[i], scales[i] = box_to_center_scale(box, w / h)
+        matrix = get_affine_transform(centers[i], scales[i], 0.0, (w, h))
+        batch[i] = normalize_image(crop_image(rgb, matrix, (w, h)))
+    return batch, centers, scales
+
+
+def bottomup_input(image_bgr: np.ndarray, height: int, stride: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """The whole image at inference ``height``: ``batch (1, 3, Hp, Wp)``, the resize ``scale`` (input px per image
+    px) and the ``(bottom, right)`` zero padding that makes both sides multiples of ``stride``."""
+    image = check_image(image_bgr)
+    scale = float(height) / image.shape[0]
+    resized = cv2.resize(image, (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    rh, rw = resized.shape[:2]
+    ph, pw = math.ceil(rh / stride) * stride, math.ceil(rw / stride) * stride
+    batch = np.zeros((1, 3, ph, pw), dtype=np.float32)
+    batch[0, :, :rh, :rw] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
+    return batch, scale, (ph - rh, pw - rw)
+
+
+def flip_batch(batch: np.ndarray) -> np.ndarray:
+    """Mirror network inputs left-right (the flip test)."""
+    return np.ascontiguousarray(batch[..., ::-1])

@@ -1,0 +1,131 @@
+"""The latency harness: statistics, round-robin timing, and the `bench` CLI with tiny settings (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from edgepose.analysis.latency import (
+    LatencyReport,
+    LatencyRow,
+    Timing,
+    bench_models,
+    bench_torch_model,
+    format_latency_table,
+    machine_info,
+    measure,
+    measure_interleaved,
+    torch_threads,
+)
+from edgepose.cli.main import main
+
+
+def test_timing_statistics():
+    t = Timing([5.0, 1.0, 4.0, 2.0, 3.0])
+    assert t.runs == 5 and t.median_ms == 3.0 and t.min_ms == 1.0 and t.mean_ms == 3.0
+    assert t.p90_ms == pytest.approx(4.6)  # linear interpolation between the 4th and 5th order statistics
+    assert set(t.to_dict()) == {"runs", "median_ms", "p90_ms", "mean_ms", "min_ms"}
+
+
+def test_measure_calls_warmup_plus_runs_times():
+    calls = []
+    t = measure(lambda: calls.append(1), warmup=3, runs=7)
+    assert len(calls) == 10 and t.runs == 7 and all(x >= 0 for x in t.times_ms)
+    with pytest.raises(ValueError):
+        measure(lambda: None, runs=0)
+
+
+def test_measure_interleaved_is_round_robin_after_all_warmups():
+    order = []
+    fns = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
+    out = measure_interleaved(fns, warmup=1, runs=2)
+    assert order == ["a", "b", "c", "a", "b", "c", "a", "b", "c"]
+    assert [out[n].runs for n in "abc"] == [2, 2, 2]
+
+
+def test_torch_threads_is_restored():
+    before = torch.get_num_threads()
+    with torch_threads(1) as n:
+        assert n == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+
+
+def test_bench_torch_model_both_formats_and_auto():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, groups=1), nn.Conv2d(8, 8, 3, padding=1, groups=8))
+    for cl in (False, True, None):
+        timing, used = bench_torch_model(model, (1, 3, 16, 16), warmup=1, runs=2, channels_last=cl, threads=1)
+        assert timing.runs == 2 and timing.median_ms > 0
+        assert used in (True, False) and (cl is None or used == cl)
+    assert not model.training
+
+
+def test_bench_models_reports_rows_ratios_and_machine():
+    report = bench_models(["lpn50", "flpn_sres50"], batches=(1, 2), input_size=(64, 48), warmup=1, runs=2,
+                          threads=1, channels_last=True)  # fmt: skip
+    assert [(r.label, r.batch) for r in report.rows] == [("lpn50", 1), ("flpn_sres50", 1), ("lpn50", 2),
+                                                        ("flpn_sres50", 2)]  # fmt: skip
+    assert all(r.timing.median_ms > 0 and r.input_size == (64, 48) for r in report.rows)
+    ratios = report.ratios()
+    assert ratios[0] == 1.0 and ratios[2] == 1.0 and all(x > 0 for x in ratios)
+    assert {"cpu", "cpu_count", "torch_threads", "torch"} <= set(report.machine)
+    assert report.machine["torch_threads"] == 1
+    text = format_latency_table(report)
+    assert "flpn_sres50" in text and "channels_last" in text and "machine:" in text
+
+
+def test_report_takes_rows_from_other_backends():
+    """Engineer H's hook: any callable timed with measure() becomes a row beside the torch ones."""
+    rows = [LatencyRow("net", 1, (8, 8), Timing([2.0, 2.0])),
+            LatencyRow("net-onnx", 1, (8, 8), Timing([1.0, 1.0]), backend="onnxruntime")]  # fmt: skip
+    report = LatencyReport(rows=rows, machine=machine_info(), warmup=0, runs=2)
+    assert report.ratios() == [1.0, 0.5]
+    data = report.to_dict()
+    assert data["rows"][1]["backend"] == "onnxruntime" and data["rows"][1]["ratio_to_first"] == 0.5
+    assert "onnxruntime" in format_latency_table(report, markdown=True)
+
+
+def test_cli_bench_latency_json(capsys):
+    argv = ["bench", "latency", "lpn50", "lwop_mobilenet", "--runs", "2", "--warmup", "1", "--batch", "1",
+            "--input-size", "64", "64", "--threads", "1", "--no-channels-last", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in data["rows"]] == ["lpn50", "lwop_mobilenet"]
+    assert all(r["median_ms"] > 0 and r["p90_ms"] > 0 and r["channels_last"] is False for r in data["rows"])
+    assert data["rows"][0]["ratio_to_first"] == 1.0 and data["machine"]["torch_threads"] == 1
+
+
+def test_cli_bench_latency_errors(capsys):
+    assert main(["bench", "latency", "no_such_model", "--runs", "1"]) == 2
+    assert "no_such_model" in capsys.readouterr().err
+    assert main(["bench", "latency", "lpn50", "--runs", "0"]) == 2
+    assert main(["bench", "latency", "lpn50", "--set", "bogus=1", "--runs", "1", "--input-size", "64", "48"]) == 2
+    assert "bogus" in capsys.readouterr().err
+
+
+def test_cli_bench_decode_missing_module_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "edgepose.analysis.decode_speed", None)
+    assert main(["bench", "decode", "--people", "1", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "decode_speed" in err and err.count("\n") == 1
+
+
+def test_cli_bench_decode_calls_benchmark_decode(monkeypatch, capsys):
+    import types
+
+    seen = {}
+
+    def fake(people=(1, 5, 10, 20), repeats=20, height=368):
+        seen.update(people=people, repeats=repeats, height=height)
+        return [{"people": p, "ms_mean": 1.5, "ms_median": 1.0} for p in people]
+
+    monkeypatch.setitem(sys.modules, "edgepose.analysis.decode_speed", types.SimpleNamespace(benchmark_decode=fake))
+    assert main(["bench", "decode", "--people", "1", "3", "--repeats", "2", "--json"]) == 0
+    assert seen == {"people": (1, 3), "repeats": 2, "height": 368}
+    data = json.loads(capsys.readouterr().out)
+    assert [r["people"] for r in data["rows"]] == [1, 3]
+    assert main(["bench", "decode", "--people", "2", "--repeats", "1"]) == 0
+    assert "people" in capsys.readouterr().out

@@ -1,0 +1,202 @@
+"""TopdownTask: config validation, loss, evaluation (COCO + MPII) and batched prediction with tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edgepose.engine.config import experiment_from_dict
+from edgepose.engine.topdown import TopdownTask, predict_topdown
+from edgepose.errors import ConfigError
+from edgepose.evaluation.oracle_topdown import run_topdown_oracle
+
+VAL_ANN = "annotations/person_keypoints_val2017_mini.json"
+
+
+class TinyHeatmapNet(nn.Module):
+    """A conv net producing K heatmaps at stride 4."""
+
+    def __init__(self, k: int = 17) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, k, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TargetReplay(nn.Module):
+    """Returns the dataset's own targets in order (a "perfect" network for a non-shuffled, unflipped pass)."""
+
+    def __init__(self, targets: list[np.ndarray]) -> None:
+        super().__init__()
+        self.targets = targets
+        self.pos = 0
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.from_numpy(np.stack(self.targets[self.pos : self.pos + len(x)]))
+        self.pos += len(x)
+        return out
+
+
+def _cfg(coco_mini: Path, **eval_cfg):
+    data = {
+        "train_ann": str(coco_mini / VAL_ANN),
+        "train_images": str(coco_mini / "images" / "val2017"),
+        "val_ann": str(coco_mini / VAL_ANN),
+        "val_images": str(coco_mini / "images" / "val2017"),
+    }
+    return experiment_from_dict(
+        {
+            "name": "t",
+            "task": "topdown",
+            "model": {"name": "lpn50"},
+            "data": data,
+            "eval": eval_cfg,
+            "train": {"batch_size": 16, "workers": 0},
+        }
+    )
+
+
+def test_config_sections_are_validated(coco_mini):
+    cfg = _cfg(coco_mini)
+    cfg.data["input_sise"] = [1, 2]
+    with pytest.raises(ConfigError, match="data.input_sise"):
+        TopdownTask(cfg)
+    with pytest.raises(ConfigError, match="eval.flip"):
+        TopdownTask(_cfg(coco_mini, flip=True))
+    with pytest.raises(ConfigError, match="det_file"):
+        TopdownTask(_cfg(coco_mini, use_gt_boxes=False))
+    task = TopdownTask(_cfg(coco_mini))
+    assert task.primary_metric == "AP" and task.collate_fn is None and task.param_groups(nn.Linear(1, 1)) is None
+
+
+def test_relative_paths_resolve_against_config_dir(coco_mini):
+    cfg = experiment_from_dict(
+        {
+            "task": "topdown",
+            "config_dir": str(coco_mini),
+            "data": {"val_ann": VAL_ANN, "val_images": "images/val2017", "max_images": 3},
+        }
+    )
+    assert len(TopdownTask(cfg).val_dataset()) > 0
+
+
+def test_loss_and_a_few_training_steps(coco_mini):
+    cfg = _cfg(coco_mini)
+    cfg.data["max_images"] = 12
+    cfg.data["input_size"] = [128, 96]
+    task = TopdownTask(cfg)
+    ds = task.train_dataset()
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True, collate_fn=task.collate_fn)
+    model = TinyHeatmapNet()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = next(iter(loader))
+    first, terms = task.loss(model, batch)
+    assert first.ndim == 0 and "heatmap_mse" in terms
+    for _ in range(8):
+        loss, _ = task.loss(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < float(first.detach())
+    with pytest.raises(ConfigError, match="heatmaps of shape"):
+        task.loss(nn.Conv2d(3, 17, 1), batch)
+
+
+@pytest.mark.slow
+def test_evaluate_with_perfect_heatmaps_matches_the_oracle(coco_mini, tmp_path):
+    task = TopdownTask(_cfg(coco_mini, flip_test=False))
+    val = task.val_dataset()
+    model = TargetReplay([val[i]["target"] for i in range(len(val))])
+    metrics = task.evaluate(model, val, device=torch.device("cpu"), out_dir=tmp_path)
+    oracle = run_topdown_oracle(coco_mini / VAL_ANN, rescore_nms=True)
+    assert metrics["AP"] == pytest.approx(oracle["AP"], abs=1e-9)
+    assert (tmp_path / "keypoints_val_results.json").is_file()
+    assert set(metrics) >= {"AP", "AP50", "AP75", "APM", "APL", "AR"}
+
+
+def test_evaluate_shards_and_flip_test(coco_mini, tmp_path):
+    cfg = _cfg(coco_mini)
+    cfg.data["max_images"] = 8
+    task = TopdownTask(cfg)
+    val = task.val_dataset()
+    model = TinyHeatmapNet().eval()
+    metrics = task.evaluate(model, val, device=torch.device("cpu"), out_dir=tmp_path)
+    assert 0.0 <= metrics["AP"] <= 1.0
+    parts = [task.predict_dataset(model, val, device=torch.device("cpu"), rank=r, world_size=2) for r in (0, 1)]
+    assert sorted(p["index"] for part in parts for p in part) == list(range(len(val)))
+    assert task.evaluate(model, val, device=torch.device("cpu"), rank=1, world_size=1, out_dir=tmp_path) == {}
+
+
+def test_mpii_task_reports_pckh(shared_data, tmp_path):
+    mpii = shared_data / "mpii_small" / "mmpose"
+    if not mpii.is_dir():
+        pytest.skip("mpii_small not found")
+    cfg = experiment_from_dict(
+        {
+            "task": "topdown",
+            "data": {
+                "dataset": "mpii",
+                "input_size": [256, 256],
+                "val_ann": str(mpii / "test_mpii.json"),
+                "val_images": str(mpii / "images"),
+            },
+            "eval": {"flip_test": False},
+            "train": {"workers": 0},
+        }
+    )
+    task = TopdownTask(cfg)
+    assert task.primary_metric == "PCKh"
+    val = task.val_dataset()
+    model = TargetReplay([val[i]["target"] for i in range(len(val))])
+    metrics = task.evaluate(model, val, device=torch.device("cpu"), out_dir=tmp_path)
+    assert metrics["PCKh"] > 95 and "PCKh@0.1" in metrics and "Head" in metrics
+
+
+def test_predict_topdown_batches_over_boxes(coco_mini):
+    from edgepose.data.transforms import read_image_rgb
+
+    image = read_image_rgb(coco_mini / "images" / "val2017" / "000000000785.jpg")
+    model = TinyHeatmapNet()
+    boxes = [[100, 50, 150, 300], [200, 60, 100, 200], [0, 0, 0, 10], [10, 10, 50, 80]]
+    out = predict_topdown(model, image, boxes, scores=[0.9, 0.8, 0.7, 0.6], codec="msra", batch_size=2)
+    assert len(out) == 4
+    for kpts, score in out:
+        assert kpts.shape == (17, 3) and np.isfinite(kpts).all() and score >= 0
+    assert out[2][1] == 0.0 and not out[2][0].any()  # the zero-width box
+    single = predict_topdown(model, image, boxes[:1], scores=[0.9], codec="msra")
+    np.testing.assert_allclose(single[0][0], out[0][0], atol=1e-4)  # batching does not change results
+
+
+@pytest.mark.slow
+def test_trains_and_evaluates_end_to_end_with_the_engine(coco_mini, tmp_path, monkeypatch):
+    """The real trainer drives the task: a few steps of a tiny net, checkpoints, COCO metrics, results file."""
+    trainer = pytest.importorskip("edgepose.engine.trainer")
+    monkeypatch.setattr(TopdownTask, "build_model", lambda self: TinyHeatmapNet())
+    cfg = experiment_from_dict(
+        {
+            "name": "tiny",
+            "task": "topdown",
+            "model": {"name": "lpn50"},
+            "data": {
+                "train_ann": str(coco_mini / "annotations" / "person_keypoints_train2017_mini.json"),
+                "train_images": str(coco_mini / "images" / "train2017"),
+                "val_ann": str(coco_mini / VAL_ANN),
+                "val_images": str(coco_mini / "images" / "val2017"),
+                "max_images": 6,
+                "input_size": [128, 96],
+            },
+            "train": {"batch_size": 4, "workers": 0, "epochs": 1, "max_steps_per_epoch": 3, "device": "cpu"},
+        }
+    )
+    metrics = trainer.train_experiment(cfg, tmp_path, progress=False)
+    assert {"AP", "AP50", "AR"} <= set(metrics) and 0.0 <= metrics["AP"] <= 1.0
+    assert (tmp_path / "best.pt").is_file() or (tmp_path / "last.pt").is_file()
+    assert list(tmp_path.rglob("keypoints_val_results.json"))

@@ -1,0 +1,176 @@
+"""GhostNet backbone: the official width table, re-striding with kept dw layers, pose readings, weight loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from edgepose.errors import CheckpointError, EdgeposeError
+from edgepose.models.backbones.ghostnet import (
+    GHOSTNET_ROWS,
+    GhostNetBackbone,
+    ghostnet_pose_backbone,
+    load_backbone_weights,
+    official_to_ours,
+    ours_to_official,
+)
+
+
+def conv_macs(model: nn.Module, size: tuple[int, int]) -> int:
+    """True MACs of every Conv2d/Linear (Cout·Cin/g·k²·H_out·W_out), counted with forward hooks."""
+    total = 0
+
+    def hook(m: nn.Module, _inp, out: torch.Tensor) -> None:
+        nonlocal total
+        total += m.weight.numel() * (out.shape[2] * out.shape[3] if out.dim() == 4 else 1)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, *size))
+    for h in handles:
+        h.remove()
+    return total
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_width_table_is_the_official_one():
+    assert len(GHOSTNET_ROWS) == 16
+    assert [r.stage for r in GHOSTNET_ROWS].count(4) == 6
+    assert [r.stride for r in GHOSTNET_ROWS].count(2) == 4
+    assert (GHOSTNET_ROWS[-1].exp, GHOSTNET_ROWS[-1].out) == (960, 160)
+
+
+def test_classification_trunk_matches_the_appendix_figures():
+    # SPEC appendix: GhostNet trunk through the 960-channel 1×1 at 224×224: 2.671M params, 0.1386 GMACs.
+    trunk = GhostNetBackbone()
+    assert n_params(trunk) == pytest.approx(2.671e6, rel=0.01)
+    assert conv_macs(trunk, (224, 224)) == pytest.approx(0.1386e9, rel=0.03)
+    assert trunk(torch.zeros(1, 3, 64, 64)).shape == (1, 960, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("reading", "params", "gmacs"),
+    [("R1", 0.644e6, 0.674), ("R2", 2.599e6, 2.351), ("R0", 0.0507e6, 0.156)],
+)
+def test_pose_readings_are_stride_8_with_512_channels(reading, params, gmacs):
+    bb = ghostnet_pose_backbone(reading)
+    assert bb.output_stride == 8
+    assert bb(torch.zeros(1, 3, 64, 96)).shape == (1, 512, 8, 12)
+    assert n_params(bb) == pytest.approx(params, rel=0.01)
+    assert conv_macs(bb, (368, 368)) / 1e9 == pytest.approx(gmacs, rel=0.03)
+
+
+def test_r1_restrides_stage4_but_keeps_its_dw_layer():
+    bb = ghostnet_pose_backbone("R1", dilation=2)
+    first4 = bb.blocks[5]  # first stage-4 block: stride 2 in ImageNet GhostNet
+    assert first4.conv_dw.stride == (1, 1) and first4.conv_dw.weight.shape == (240, 1, 3, 3)
+    assert first4.shortcut[0].stride == (1, 1)
+    # the cheap ops behind the former stride point are dilated, as is every later block
+    assert first4.ghost1.cheap_operation[0].dilation == (1, 1)
+    assert first4.ghost2.cheap_operation[0].dilation == (2, 2)
+    assert bb.blocks[6].ghost1.cheap_operation[0].dilation == (2, 2)
+    assert not hasattr(bb.blocks[6], "conv_dw")  # stride-1 blocks have no dw layer, as in the official net
+    undilated = ghostnet_pose_backbone("R1", dilation=1)
+    assert undilated.blocks[6].ghost1.cheap_operation[0].dilation == (1, 1)
+
+
+def test_unknown_reading_is_rejected():
+    with pytest.raises(ValueError, match="R3"):
+        ghostnet_pose_backbone("R3")
+
+
+# ------------------------------------------------------------------------------------------ weights
+# Official layout (huawei-noah/Efficient-AI-Backbones ghostnet.py): 9 groups of bottlenecks, then
+# blocks.9.0 = ConvBnAct(160, 960) with conv/bn1, then conv_head + classifier.
+OFFICIAL_KEYS = {
+    "conv_stem.weight": (16, 3, 3, 3),
+    "bn1.running_var": (16,),
+    "blocks.0.0.ghost1.primary_conv.0.weight": (8, 16, 1, 1),
+    "blocks.1.0.conv_dw.weight": (48, 1, 3, 3),
+    "blocks.3.0.shortcut.0.weight": (24, 1, 5, 5),
+    "blocks.3.0.se.conv_reduce.weight": (20, 72, 1, 1),
+    "blocks.5.0.bn_dw.weight": (240,),
+    "blocks.6.3.ghost2.cheap_operation.0.weight": (56, 1, 3, 3),
+    "blocks.6.4.se.conv_expand.bias": (672,),
+    "blocks.8.3.ghost1.primary_conv.1.running_mean": (480,),
+    "blocks.9.0.conv.weight": (960, 160, 1, 1),
+    "blocks.9.0.bn1.bias": (960,),
+}
+
+
+def official_state(trunk: GhostNetBackbone) -> dict[str, torch.Tensor]:
+    state = {ours_to_official(k): v.clone() for k, v in trunk.state_dict().items()}
+    state["conv_head.weight"] = torch.randn(1280, 960, 1, 1)
+    state["conv_head.bias"] = torch.randn(1280)
+    state["classifier.weight"] = torch.randn(1000, 1280)
+    state["classifier.bias"] = torch.randn(1000)
+    return state
+
+
+def test_our_keys_map_onto_the_official_layout():
+    state = official_state(GhostNetBackbone())
+    for key, shape in OFFICIAL_KEYS.items():
+        assert key in state, key
+        assert tuple(state[key].shape) == shape, key
+    assert official_to_ours("conv_head.weight") is None and official_to_ours("classifier.bias") is None
+    assert official_to_ours("module.blocks.6.2.ghost1.primary_conv.0.weight") == "blocks.8.ghost1.primary_conv.0.weight"
+
+
+def _randomise(model: nn.Module) -> None:
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+
+
+def test_official_state_dict_round_trips(tmp_path):
+    src = GhostNetBackbone()
+    _randomise(src)
+    path = tmp_path / "state_dict_73.98.pth"
+    torch.save(official_state(src), path)
+
+    dst = GhostNetBackbone()
+    report = load_backbone_weights(dst, path)
+    assert len(report.loaded) == len(src.state_dict())
+    assert not report.missing and not report.mismatched
+    assert sorted(report.skipped) == ["classifier.bias", "classifier.weight", "conv_head.bias", "conv_head.weight"]
+    x = torch.randn(2, 3, 64, 64)
+    src.eval()
+    dst.eval()
+    with torch.no_grad():
+        assert torch.equal(src(x), dst(x))
+
+
+def test_imagenet_trunk_loads_into_the_r1_pose_backbone(tmp_path):
+    path = tmp_path / "ghostnet.pth"
+    src = GhostNetBackbone()
+    torch.save({"state_dict": official_state(src)}, path)  # a wrapped dict is accepted too
+    pose = ghostnet_pose_backbone("R1")
+    report = load_backbone_weights(pose, path)
+    # everything but the new 112->512 projection comes from the file, including the kept stride-16 dw layer
+    assert all(k.startswith("final_conv.") for k in report.missing)
+    assert report.missing and not report.mismatched
+    assert torch.equal(pose.blocks[5].conv_dw.weight, src.blocks[5].conv_dw.weight)
+    assert any(k.startswith("blocks.8.") for k in report.skipped)  # stage 5 is not part of R1
+
+
+def test_load_errors_name_the_file(tmp_path):
+    missing = tmp_path / "nope.pth"
+    with pytest.raises(CheckpointError, match="nope.pth"):
+        load_backbone_weights(GhostNetBackbone(), missing)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(EdgeposeError, match="garbage.pth"):
+        load_backbone_weights(GhostNetBackbone(), garbage)
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, foreign)
+    with pytest.raises(CheckpointError, match="no tensor matches"):
+        load_backbone_weights(GhostNetBackbone(), foreign)
