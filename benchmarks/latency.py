@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time (busy machines)")
+    p.add_argument("--fuse-bn", action="store_true", help="fold BN into convs first (as deployment runtimes do)")
     p.add_argument("--markdown", action="store_true", help="Markdown tables (for docs/latency.md)")
     p.add_argument("--json-out", type=Path, help="also write all figures as JSON here")
     args = p.parse_args(argv)
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     for group in groups:
         report = bench_models(
             GROUPS[group], batches=args.batch, warmup=args.warmup, runs=args.runs, threads=args.threads,
-            channels_last=args.channels_last, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+            channels_last=args.channels_last, fuse_bn=args.fuse_bn, clock=args.clock,
+            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         )  # fmt: skip
         results[group] = report.to_dict()
         print(f"\n## {group}\n")

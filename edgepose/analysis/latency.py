@@ -18,6 +18,10 @@ Other back-ends (ONNX Runtime, INT8, decoding/post-processing) plug in by timing
 :func:`measure` / :func:`measure_interleaved` and appending a :class:`LatencyRow` with their ``backend``
 name to a report: the table and JSON output are back-end agnostic.
 
+Clocks: ``wall`` (elapsed, the default) or ``cpu`` (process CPU time, see :data:`CLOCKS`), which with one
+torch thread stays meaningful on a machine other jobs are using. ``fuse_bn`` folds BatchNorm into the
+convolutions first (:func:`fold_batchnorm`), as ONNX Runtime and other deployment runtimes do.
+
 Memory format: depth-wise convolutions are several times faster in ``channels_last`` with PyTorch's
 oneDNN CPU kernels, dense ResNet convs are about even. ``channels_last=None`` ("auto", the default) probes
 both formats for each model and batch with a few calls and keeps the faster, and the report says which.
@@ -26,6 +30,7 @@ both formats for each model and batch with a few calls and keeps the faster, and
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import platform
@@ -45,10 +50,12 @@ __all__ = [
     "bench_models",
     "bench_torch_model",
     "choose_channels_last",
+    "fold_batchnorm",
     "format_latency_table",
     "machine_info",
     "measure",
     "measure_interleaved",
+    "profile_modules",
     "torch_threads",
 ]
 
@@ -99,13 +106,24 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
-def measure(fn: Callable[[], Any], warmup: int = 5, runs: int = 20) -> Timing:
-    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed (``time.perf_counter``)."""
-    return measure_interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``wall``: elapsed time (what a user waits). ``cpu``: CPU time of this process, all threads summed. With one
+torch thread, ``cpu`` is the compute time alone and barely moves when other processes compete for the cores,
+so it is the robust figure on a shared machine; with several threads it also counts OpenMP spin-waiting."""
 
 
-def measure_interleaved(fns: Mapping[str, Callable[[], Any]], warmup: int = 5, runs: int = 20) -> dict[str, Timing]:
+def measure(fn: Callable[[], Any], warmup: int = 5, runs: int = 20, clock: str = "wall") -> Timing:
+    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed with ``clock`` (see :data:`CLOCKS`)."""
+    return measure_interleaved({"fn": fn}, warmup=warmup, runs=runs, clock=clock)["fn"]
+
+
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], Any]], warmup: int = 5, runs: int = 20, clock: str = "wall"
+) -> dict[str, Timing]:
     """Time several callables round-robin: all warm-ups first, then run i of every callable, for i < runs."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+    now = CLOCKS[clock]
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     if warmup < 0:
@@ -116,9 +134,9 @@ def measure_interleaved(fns: Mapping[str, Callable[[], Any]], warmup: int = 5, r
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = now()
             fn()
-            times[name].append((time.perf_counter() - start) * 1e3)
+            times[name].append((now() - start) * 1e3)
     return {name: Timing(t) for name, t in times.items()}
 
 
@@ -153,13 +171,38 @@ def _forward_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
     return fn
 
 
-def choose_channels_last(model: nn.Module, input_shape: Sequence[int], probe_runs: int = 3) -> bool:
-    """True if ``model`` runs faster in channels_last at ``input_shape`` (median of ``probe_runs`` calls each)."""
-    medians = {}
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A copy of ``model`` (eval mode) with every Conv→BatchNorm pair folded into the conv, and whether it worked.
+
+    Inference engines (ONNX Runtime, OpenVINO, TensorRT) do this folding themselves, so eager PyTorch with
+    separate BN kernels overstates the cost of BN-heavy light networks. Uses ``torch.fx`` tracing; a model
+    that cannot be traced is returned unchanged with ``False``. BNs after transposed convs stay.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.fx.experimental touches torch.jit on import
+        from torch.fx.experimental.optimization import fuse
+
+        try:
+            return fuse(model.eval(), inplace=False), True
+        except Exception:
+            return model, False
+
+
+def choose_channels_last(
+    model: nn.Module, input_shape: Sequence[int], probe_runs: int = 3, clock: str = "wall"
+) -> bool:
+    """True if ``model`` runs faster in channels_last at ``input_shape`` (median of ``probe_runs`` calls each).
+
+    The two formats are probed round-robin, like the benchmark itself, on copies: ``model`` is not modified.
+    """
+    cases = {}
     for cl in (False, True):
-        m, x = _prepare(model, input_shape, cl)
-        medians[cl] = measure(_forward_fn(m, x), warmup=1, runs=probe_runs).median_ms
-    return medians[True] < medians[False]
+        m, x = _prepare(copy.deepcopy(model), input_shape, cl)
+        cases[str(cl)] = _forward_fn(m, x)
+    timings = measure_interleaved(cases, warmup=1, runs=probe_runs, clock=clock)
+    return timings["True"].median_ms < timings["False"].median_ms
 
 
 def bench_torch_model(
@@ -170,6 +213,7 @@ def bench_torch_model(
     runs: int = 20,
     channels_last: bool | None = None,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> tuple[Timing, bool]:
     """Latency of ``model(x)`` for ``x`` of ``input_shape`` (N, C, H, W): eval mode, inference_mode.
 
@@ -180,7 +224,7 @@ def bench_torch_model(
         if channels_last is None:
             channels_last = choose_channels_last(model, input_shape)
         m, x = _prepare(model, input_shape, channels_last)
-        return measure(_forward_fn(m, x), warmup=warmup, runs=runs), channels_last
+        return measure(_forward_fn(m, x), warmup=warmup, runs=runs, clock=clock), channels_last
 
 
 def _cpu_model() -> str:
@@ -192,6 +236,14 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _cpu_capability() -> str | None:
+    """The SIMD level PyTorch dispatches to ("AVX512", "AVX2", ...), if this torch build reports it."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def machine_info() -> dict[str, Any]:
@@ -207,6 +259,7 @@ def machine_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "cpu_capability": _cpu_capability(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
@@ -254,6 +307,7 @@ class LatencyReport:
     machine: dict[str, Any]
     warmup: int = 0
     runs: int = 0
+    clock: str = "wall"
 
     def ratios(self) -> list[float]:
         """Median of each row / median of the first row with the same batch size (and back-end agnostic)."""
@@ -268,7 +322,7 @@ class LatencyReport:
         rows = []
         for row, ratio in zip(self.rows, self.ratios()):
             rows.append({**row.to_dict(), "ratio_to_first": ratio})
-        return {"machine": self.machine, "warmup": self.warmup, "runs": self.runs, "rows": rows}
+        return {"machine": self.machine, "warmup": self.warmup, "runs": self.runs, "clock": self.clock, "rows": rows}
 
 
 def bench_models(
@@ -281,13 +335,17 @@ def bench_models(
     threads: int | None = None,
     channels_last: bool | None = None,
     overrides: Mapping[str, Any] | None = None,
+    fuse_bn: bool = False,
+    clock: str = "wall",
     progress: Callable[[str], None] | None = None,
 ) -> LatencyReport:
     """Measure edgepose models ``names`` side by side in this process, for each batch size.
 
     Each model is built once (``build_model(name, **overrides)``), at ``input_size`` or its own default;
     overrides apply to every model. The cases of one batch size are timed round-robin
-    (:func:`measure_interleaved`) after their warm-ups.
+    (:func:`measure_interleaved`) after their warm-ups. ``fuse_bn`` folds BatchNorm into the convs of every
+    model first (:func:`fold_batchnorm`), as a deployment runtime would. ``clock="cpu"`` times CPU time
+    instead of wall time (see :data:`CLOCKS`; use it with ``threads=1`` on a busy machine).
     """
     from edgepose.analysis.complexity import default_input_size
     from edgepose.models import build_model
@@ -300,39 +358,122 @@ def bench_models(
             say(f"building {name}")
             model = build_model(name, **overrides).eval()
             size = tuple(int(v) for v in input_size) if input_size is not None else default_input_size(model)
-            models.append((name, model, size))
+            fused = False
+            if fuse_bn:
+                model, fused = fold_batchnorm(model)
+            models.append((name, model, size, fused))
         rows: list[LatencyRow] = []
         for batch in batches:
             if batch < 1:
                 raise ValueError(f"batch sizes must be >= 1, got {batch}")
             cases, formats = {}, {}
-            for name, model, (h, w) in models:
+            for name, model, (h, w), _fused in models:
                 shape = (batch, 3, h, w)
                 cl = channels_last
                 if cl is None:
                     say(f"choosing the memory format of {name} at batch {batch}")
-                    cl = choose_channels_last(model, shape)
+                    cl = choose_channels_last(model, shape, clock=clock)
                 m, x = _prepare(model, shape, cl)
                 cases[name] = _forward_fn(m, x)
                 formats[name] = cl
             say(f"timing batch {batch}: {warmup} warm-up + {runs} runs of {', '.join(cases)}")
-            timings = measure_interleaved(cases, warmup=warmup, runs=runs)
-            for name, _model, size in models:
+            timings = measure_interleaved(cases, warmup=warmup, runs=runs, clock=clock)
+            for name, _model, size, fused in models:
                 rows.append(
                     LatencyRow(
                         label=name, batch=batch, input_size=size, timing=timings[name],
-                        channels_last=formats[name], model=name, overrides=overrides,
+                        channels_last=formats[name], model=name, overrides=overrides, extra={"fused_bn": fused},
                     )
                 )  # fmt: skip
         machine = machine_info()
-    return LatencyReport(rows=rows, machine=machine, warmup=warmup, runs=runs)
+    return LatencyReport(rows=rows, machine=machine, warmup=warmup, runs=runs, clock=clock)
+
+
+def _module_kind(module: nn.Module) -> str:
+    """A label that separates the cost classes a CPU cares about: dense / depth-wise / grouped convs, etc."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        kernel = "x".join(map(str, module.kernel_size))
+        if module.transposed:
+            return f"{type(module).__name__} {kernel} groups={module.groups}"
+        if module.groups > 1 and module.groups == module.in_channels:
+            return f"{type(module).__name__} {kernel} depthwise"
+        return f"{type(module).__name__} {kernel}" + (" grouped" if module.groups > 1 else "")
+    name = type(module).__name__
+    return f"{name} (own ops)" if next(module.children(), None) is not None else name
+
+
+def profile_modules(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    runs: int = 5,
+    warmup: int = 2,
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    """Where a forward pass spends its time: per-module *self* CPU time, grouped by kind and by module path.
+
+    Runs single-threaded (``torch.set_num_threads(1)`` for the duration) and reads the thread's CPU clock in
+    forward pre/post hooks, so the figures survive a busy machine. A module's self time is its time minus its
+    children's; what a container does itself (``torch.cat``, residual adds, functional ReLUs, GC's softmax and
+    matmul) shows up as ``"<Class> (own ops)"``. Paths are collapsed over repeated blocks (``layer3.4.gc`` →
+    ``layerN.gc``), so every bottleneck of every ResNet stage adds to one line. Hook overhead is included (a few µs
+    per module call). Returns ``{"total_ms", "by_kind": {label: ms}, "by_path": {path: ms}}``, sorted by
+    decreasing time, all per forward pass.
+    """
+    import re
+    from collections import defaultdict
+
+    with torch_threads(1):
+        m, x = _prepare(model, input_shape, channels_last)
+        inclusive: dict[int, int] = defaultdict(int)
+        children: dict[int, int] = defaultdict(int)
+        stack: list[tuple[int, int]] = []
+
+        def pre(module: nn.Module, _inputs: tuple) -> None:
+            stack.append((id(module), time.thread_time_ns()))
+
+        def post(module: nn.Module, _inputs: tuple, _output: Any) -> None:
+            key, start = stack.pop()
+            elapsed = time.thread_time_ns() - start
+            inclusive[key] += elapsed
+            if stack:
+                children[stack[-1][0]] += elapsed
+
+        handles = []
+        for module in m.modules():
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
+        try:
+            fn = _forward_fn(m, x)
+            for _ in range(warmup):
+                fn()
+            inclusive.clear()
+            children.clear()
+            start = time.thread_time_ns()
+            for _ in range(runs):
+                fn()
+            total = (time.thread_time_ns() - start) / runs / 1e6
+        finally:
+            for handle in handles:
+                handle.remove()
+    by_kind: dict[str, float] = defaultdict(float)
+    by_path: dict[str, float] = defaultdict(float)
+    for path, module in m.named_modules():
+        own = (inclusive[id(module)] - children[id(module)]) / runs / 1e6
+        by_kind[_module_kind(module)] += own
+        collapsed = re.sub(r"\.\d+(?=\.|$)", "", path)
+        collapsed = re.sub(r"^layer\d+", "layerN", collapsed) or "(model itself)"
+        by_path[collapsed] += own
+    order = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1]))  # noqa: E731
+    return {"total_ms": total, "by_kind": order(by_kind), "by_path": order(by_path)}
 
 
 def format_machine(machine: Mapping[str, Any]) -> str:
     load = machine.get("load_avg")
     load_txt = f", load avg {load[0]:.2f}" if load else ""
     return (
-        f"{machine.get('cpu')} ({machine.get('cpus_usable')} of {machine.get('cpu_count')} CPUs usable), "
+        f"{machine.get('cpu')} ({machine.get('cpus_usable')} of {machine.get('cpu_count')} CPUs usable, "
+        f"{machine.get('cpu_capability') or '?'}), "
         f"torch {machine.get('torch')} with {machine.get('torch_threads')} threads, "
         f"python {machine.get('python')}{load_txt}"
     )
@@ -344,11 +485,16 @@ def format_latency_table(report: LatencyReport, markdown: bool = False) -> str:
     table = []
     for row, ratio in zip(report.rows, report.ratios()):
         fmt = {True: "channels_last", False: "contiguous", None: "—"}[row.channels_last]
+        if row.extra.get("fused_bn"):
+            fmt += "+BN folded"
         table.append([
             row.label, row.backend, str(row.batch), "x".join(map(str, row.input_size)), fmt,
             f"{row.timing.median_ms:.1f}", f"{row.timing.p90_ms:.1f}", f"{row.per_image_ms:.1f}", f"{ratio:.2f}",
         ])  # fmt: skip
-    caption = f"machine: {format_machine(report.machine)}; {report.warmup} warm-up + {report.runs} timed runs"
+    caption = (
+        f"machine: {format_machine(report.machine)}; {report.warmup} warm-up + {report.runs} timed runs, "
+        f"{report.clock} clock"
+    )
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in table]

@@ -45,12 +45,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="force channels_last (or contiguous with --no-channels-last); default: the faster per model",
     )  # fmt: skip
     lat.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall",
+        help="wall: elapsed time (default); cpu: process CPU time, robust on a busy machine with --threads 1",
+    )  # fmt: skip
+    lat.add_argument(
+        "--fuse-bn", action="store_true",
+        help="fold BatchNorm into the preceding convs of every model first (torch.fx), as deployment runtimes do",
+    )  # fmt: skip
+    lat.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="model option override applied to every model (YAML-typed); repeatable",
     )  # fmt: skip
     lat.add_argument("--json", action="store_true", help="print one JSON object")
     lat.add_argument("--markdown", action="store_true", help="print a Markdown table")
     lat.set_defaults(func=run_latency)
+
+    prof = sub.add_parser(
+        "profile", help="where one model's forward time goes: self CPU time per module kind and path",
+        description="Single-threaded per-module self CPU time (forward hooks on the thread's CPU clock, robust "
+        "on a busy machine), grouped by module kind (dense / depth-wise / grouped conv, BN, container ops) and "
+        "by module path collapsed over repeated blocks.",
+    )  # fmt: skip
+    prof.add_argument("model", help="model name (see `edgepose models`)")
+    prof.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    prof.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help="input size (default: the model's)")
+    prof.add_argument("--runs", type=int, default=5, help="profiled runs (default 5)")
+    prof.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
+    prof.add_argument("--channels-last", action="store_true", help="profile in channels_last memory format")
+    prof.add_argument("--fuse-bn", action="store_true", help="fold BatchNorm into the convs first")
+    prof.add_argument("--top", type=int, default=15, help="lines per table (default 15)")
+    prof.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="model option override"
+    )  # fmt: skip
+    prof.add_argument("--json", action="store_true", help="print one JSON object")
+    prof.set_defaults(func=run_profile)
 
     dec = sub.add_parser(
         "decode", help="bottom-up decoding time (peaks + PAF grouping) per number of people",
@@ -100,12 +128,51 @@ def run_latency(args: argparse.Namespace) -> int:
 
     report = bench_models(
         args.models, batches=args.batch, input_size=args.input_size, warmup=args.warmup, runs=args.runs,
-        threads=args.threads, channels_last=args.channels_last, overrides=overrides, progress=progress,
+        threads=args.threads, channels_last=args.channels_last, overrides=overrides, fuse_bn=args.fuse_bn,
+        clock=args.clock, progress=progress,
     )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
         print(format_latency_table(report, markdown=args.markdown))
+    return 0
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from edgepose.config import parse_overrides
+
+    _check_positive("--batch", args.batch)
+    _check_positive("--runs", args.runs)
+    _check_positive("--warmup", args.warmup, minimum=0)
+    _check_positive("--top", args.top)
+    overrides = parse_overrides(args.overrides)
+
+    from edgepose.analysis.complexity import default_input_size
+    from edgepose.analysis.latency import fold_batchnorm, profile_modules
+    from edgepose.models import build_model
+
+    model = build_model(args.model, **overrides).eval()
+    h, w = args.input_size or default_input_size(model)
+    if args.fuse_bn:
+        model, _ = fold_batchnorm(model)
+    result = profile_modules(
+        model, (args.batch, 3, h, w), runs=args.runs, warmup=args.warmup, channels_last=args.channels_last
+    )
+    info = {
+        "model": args.model, "overrides": overrides, "batch": args.batch, "input_size": [h, w],
+        "channels_last": args.channels_last, "fused_bn": args.fuse_bn, "threads": 1, "clock": "thread cpu",
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps({**info, **result}))
+        return 0
+    total = result["total_ms"]
+    fmt = "channels_last" if args.channels_last else "contiguous"
+    print(f"{args.model} batch {args.batch} at {h}x{w}, {fmt}{', BN folded' if args.fuse_bn else ''}: "
+          f"{total:.1f} ms CPU per forward (1 thread, hooks included)")  # fmt: skip
+    for title, table in (("by module kind", result["by_kind"]), ("by module path", result["by_path"])):
+        print(f"\n  {title}:")
+        for label, ms in list(table.items())[: args.top]:
+            print(f"    {label:<48}{ms:>9.2f} ms{ms / total:>7.1%}")
     return 0
 
 

@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     records: list[dict] = []
     skipped: list[str] = []
     done = persons_total = 0
+    completed = False
     progress = tqdm(source, total=len(source) or None, unit="frame" if is_stream else "img",
                     disable=source.kind == "image", desc="predict", leave=False)  # fmt: skip
     try:
@@ -219,11 +220,12 @@ def run(args: argparse.Namespace) -> int:
                     _write_image(out_dir / frame.name, canvas)
             if json_path and done % args.flush_every == 0:
                 write_json_atomic(json_path, records)
+        completed = True
     finally:
         progress.close()
         if video_out:
             video_out.close()
-        if json_path and (done or not skipped):
+        if json_path and (done or completed):  # never replace an earlier file with nothing after a failure
             write_json_atomic(json_path, records)
 
     where = [str(p) for p in (out_dir, json_path) if p]

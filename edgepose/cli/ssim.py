@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.errors import EdgeposeError
 
 ANALYSIS_ONLY = ("weights", "images", "data", "image_root", "pairs", "per_module", "max_images", "input_size",
-                 "layers", "plot", "batch_size", "bands", "ratio_set")  # fmt: skip
-SWEEP_ONLY = ("grid", "out", "synth", "synth_images", "retrain")
+                 "layers", "plot", "batch_size", "bands", "ratio_set", "device")  # fmt: skip
+SWEEP_ONLY = ("grid", "out", "synth", "synth_images", "retrain", "quiet")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ def _given(args: argparse.Namespace, names: tuple[str, ...], parser_defaults: di
 
 
 _DEFAULTS = {"pairs": 1000, "max_images": 32, "bands": "0.25,0.5,0.75", "ratio_set": "2,4,8,16", "batch_size": 8,
-             "synth_images": 400}  # fmt: skip
+             "synth_images": 400, "device": "cpu"}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -272,10 +272,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         ]  # fmt: skip
     cfg = load_experiment(args.config, overrides)
     out = Path(args.out) if args.out else Path("output") / "ssim_sweep" / (cfg.name or "sweep")
-    try:
-        rows = run_sweep(cfg, grid, out, progress=not args.quiet and not args.json, retrain=args.retrain)
-    except ConfigError:
-        raise
+    rows = run_sweep(cfg, grid, out, progress=not args.quiet and not args.json, retrain=args.retrain)
     plot = None
     try:
         from edgepose.vis.ssim_plots import plot_sweep

@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of images in the 'val' split; 0 writes only 'train' (default 0.2)")  # fmt: skip
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (default 92)")
+    p.add_argument("--area", choices=("figure", "bbox"), default="figure",
+                   help="annotation area (OKS scale): the figure's pixel area or its box area (default figure)")
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it; default 1)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(
         images=args.images, seed=args.seed, width=args.size[0], height=args.size[1], min_people=args.min_people,
         max_people=args.max_people, crowd_prob=args.crowd_prob, occluder_prob=args.occluder_prob,
-        val_fraction=args.val_fraction, jpeg_quality=args.quality, workers=args.workers,
+        val_fraction=args.val_fraction, jpeg_quality=args.quality, area=args.area, workers=args.workers,
     )  # fmt: skip
     summary = generate_dataset(args.out, cfg, progress=not args.json)
     if args.json:

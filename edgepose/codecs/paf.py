@@ -76,6 +76,16 @@ def flip_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(heat_out), paf_out
 
 
+def _finite(maps: np.ndarray) -> np.ndarray:
+    """``maps`` with NaN and +-inf replaced by 0 (a broken output decodes to nothing instead of infinite scores)."""
+    maps = np.asarray(maps, dtype=np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = float(np.sum(maps, dtype=np.float64)) if maps.size else 0.0
+    if not np.isfinite(total):
+        maps = np.where(np.isfinite(maps), maps, np.float32(0.0))
+    return maps
+
+
 @dataclass(frozen=True)
 class PafCodec:
     """Heatmap + PAF targets at ``stride`` and their decoding (SPEC A.2.6-A.2.7). See the module docstring."""
@@ -98,6 +108,7 @@ class PafCodec:
     pair_min_score: float = 0.5
     coco_offset: float = 0.5  # COCO (continuous) = input pixel + 0.5
     max_peaks_per_kind: int = 128  # guard against noise maps (pairs per limb grow quadratically)
+    paf_sampling: str = "upsampled"  # upsampled (LWOP: cubic x upsample, nearest pixel) | bilinear (stride-8 maps)
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.upsample < 1:
@@ -106,6 +117,8 @@ class PafCodec:
             raise ConfigError("PafCodec: sigma and paf_thickness must be > 0")
         if self.paf_samples < 2:
             raise ConfigError("PafCodec: paf_samples must be >= 2")
+        if self.paf_sampling not in ("upsampled", "bilinear"):
+            raise ConfigError(f"PafCodec: paf_sampling must be 'upsampled' or 'bilinear', got {self.paf_sampling!r}")
 
     @classmethod
     def lwop(cls, **overrides: object) -> PafCodec:
@@ -164,12 +177,18 @@ class PafCodec:
             raise ValueError(f"pafs must be ({NUM_OPENPOSE_PAFS}, h, w) like the heatmaps, got {pafs.shape}")
         factor = int(upsample or self.upsample)
         t0 = time.perf_counter()
+        heatmaps, pafs = _finite(heatmaps), _finite(pafs)
         heat_up = upsample_maps(heatmaps[: NUM_OPENPOSE_HEATMAPS - 1], factor, valid_size, self.stride)
-        paf_up = upsample_maps(pafs, factor, valid_size, self.stride)
+        if self.paf_sampling == "bilinear":
+            paf_up = np.ascontiguousarray(pafs.transpose(1, 2, 0))  # sampled at stride 8, never upsampled
+        else:
+            paf_up = upsample_maps(pafs, factor, valid_size, self.stride)
         t1 = time.perf_counter()
         if valid_size is None:
             valid_size = (heatmaps.shape[1] * self.stride, heatmaps.shape[2] * self.stride)
-        poses = self.decode_upsampled(heat_up, paf_up, factor=factor, input_height=valid_size[0], timings=timings)
+        poses = self._decode_up(
+            heat_up, paf_up, factor, valid_size[0], timings, check_finite=False, lowres=self.paf_sampling == "bilinear"
+        )
         if timings is not None:
             timings["upsample"] = (t1 - t0) * 1000.0
         return poses
@@ -185,6 +204,18 @@ class PafCodec:
     ) -> PafPoses:
         """Decode maps already upsampled by ``factor`` (``(H, W, >=18)`` and ``(H, W, 38)``, e.g. averaged over
         scales or flips). ``input_height`` (input pixels) sets LWOP's limb-length penalty; default the maps'."""
+        return self._decode_up(_finite(heat_up), _finite(paf_up), factor, input_height, timings, check_finite=False)
+
+    def _decode_up(
+        self,
+        heat_up: np.ndarray,
+        paf_up: np.ndarray,
+        factor: int,
+        input_height: float | None,
+        timings: dict[str, float] | None,
+        check_finite: bool,
+        lowres: bool = False,
+    ) -> PafPoses:
         t0 = time.perf_counter()
         a, b = self.to_input(factor)
         peaks = find_peaks(
@@ -194,17 +225,19 @@ class PafCodec:
             to_input=(a, b),
             refine=self.refine,
             max_per_kind=self.max_peaks_per_kind,
+            check_finite=check_finite,
         )
         t1 = time.perf_counter()
         if input_height is None:
             input_height = heat_up.shape[0] * a
         conns = score_limbs(
             peaks,
-            np.ascontiguousarray(paf_up, dtype=np.float32),
+            paf_up,
             samples=self.paf_samples,
             min_paf_score=self.min_paf_score,
             min_success_ratio=self.min_success_ratio,
             half_height=float(input_height) / 2.0,
+            lowres_stride=self.stride if lowres else None,
         )
         poses = group_peaks(
             peaks,

@@ -118,9 +118,22 @@ def upsample_maps(maps: np.ndarray, factor: int, valid_size: tuple[int, int] | N
     c, h, w = maps.shape
     hwc = np.ascontiguousarray(maps.transpose(1, 2, 0))
     if factor != 1 and h > 0 and w > 0 and c > 0:
-        up = cv2.resize(hwc, (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)  # one call, <= 512 channels
+        # cv2.resize extrapolates past the outer pixel centres by reflection, which mirrors a Gaussian rising into
+        # the image into a false peak on the border row/column (LWOP has these). One border pixel extrapolated
+        # linearly (cropped after upsampling) continues the slope instead.
+        padded = cv2.copyMakeBorder(hwc, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+        if padded.ndim == 2:
+            padded = padded[:, :, None]
+        if h >= 2:
+            padded[0] = 2.0 * padded[1] - padded[2]
+            padded[-1] = 2.0 * padded[-2] - padded[-3]
+        if w >= 2:
+            padded[:, 0] = 2.0 * padded[:, 1] - padded[:, 2]
+            padded[:, -1] = 2.0 * padded[:, -2] - padded[:, -3]
+        up = cv2.resize(padded, ((w + 2) * factor, (h + 2) * factor), interpolation=cv2.INTER_CUBIC)
         if up.ndim == 2:  # OpenCV drops a single channel axis
             up = up[:, :, None]
+        up = up[factor : factor + h * factor, factor : factor + w * factor]
     else:
         up = hwc
     if valid_size is not None:
@@ -139,6 +152,7 @@ def find_peaks(
     to_input: tuple[float, float] = (1.0, 0.0),
     refine: bool = False,
     max_per_kind: int | None = 128,
+    check_finite: bool = True,
 ) -> Peaks:
     """Peaks of the ``(H, W, K)`` upsampled heatmaps (first ``NUM_KPT`` channels are keypoints).
 
@@ -151,11 +165,12 @@ def find_peaks(
     keypoint type, so that noise maps cannot make the pairwise limb scoring explode (LWOP has no cap).
     """
     hm = heat[:, :, :NUM_KPT] if heat.shape[2] > NUM_KPT else heat
-    hm = np.ascontiguousarray(hm, dtype=np.float32)
+    if hm.dtype != np.float32 or hm.strides[-1] != 4 or hm.strides[-2] != 4 * hm.shape[-1]:
+        hm = np.ascontiguousarray(hm, dtype=np.float32)  # OpenCV needs contiguous pixels (rows may be strided)
     H, W, K = hm.shape
     if H == 0 or W == 0 or K == 0:
         return _empty_peaks()
-    ys, xs, ks = _local_maxima(hm, float(threshold))
+    ys, xs, ks = _local_maxima(hm, float(threshold), check_finite)
     if ys.size == 0:
         return _empty_peaks()
     order = np.lexsort((xs, ks))  # by kind, then x (LWOP suppresses in order of x), stable in y
@@ -189,7 +204,9 @@ def _cap_per_kind(keep: np.ndarray, scores: np.ndarray, ks: np.ndarray, cap: int
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
-def _local_maxima(hm: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _local_maxima(
+    hm: np.ndarray, threshold: float, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, channels) of the peaks of ``(H, W, K)`` maps (see :func:`find_peaks`).
 
     A grey dilation with the 4-neighbour cross (OpenCV, all channels at once) finds the pixels that are >= their
@@ -198,8 +215,8 @@ def _local_maxima(hm: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndar
     """
     H, W, K = hm.shape
     finite = hm
-    if not np.isfinite(cv2.sumElems(hm.reshape(H, W * K))[0]):  # NaN never peaks, +inf = the largest value
-        big = float(np.finfo(np.float32).max)
+    if check_finite and not np.isfinite(cv2.sumElems(np.ascontiguousarray(hm).reshape(H, W * K))[0]):
+        big = float(np.finfo(np.float32).max)  # NaN never peaks, +inf = the largest value
         finite = np.nan_to_num(hm, nan=-big, posinf=big, neginf=-big)
     if K <= 512:
         dil = cv2.dilate(finite, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0.0)
@@ -210,24 +227,22 @@ def _local_maxima(hm: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndar
             [cv2.dilate(finite[:, :, k], _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0.0) for k in range(K)],
             axis=-1,
         )
-    dil2 = dil.reshape(H, W * K)
+    dil2 = dil.reshape(H, W * K)  # dil is a fresh contiguous array
     cv2.max(dil2, float(threshold), dst=dil2)  # OpenCV's SIMD loops on 2-D views: ~3x numpy's speed here
-    flat = np.flatnonzero(finite >= dil)
-    if flat.size == 0:
+    flat = np.flatnonzero(finite >= dil)  # (a fresh contiguous bool array; 3-D np.nonzero is several x slower)
+    ks = flat % K
+    ys, xs = np.divmod(flat // K, W)
+    if ys.size == 0:
         z = np.zeros(0, dtype=np.int64)
         return z, z.copy(), z.copy()
-    ks = flat % K
-    pix = flat // K
-    ys, xs = pix // W, pix % W
-    v = finite.reshape(-1)[flat]
-    row = W * K
-    ok = np.ones(flat.size, dtype=bool)
+    v = finite[ys, xs, ks]
+    ok = np.ones(ys.size, dtype=bool)
     # strictly above the left and upper neighbours (a tie there means the peak is that neighbour's)
     has = xs > 0
-    ok[has] &= v[has] > finite.reshape(-1)[flat[has] - K]
+    ok[has] &= v[has] > finite[ys[has], xs[has] - 1, ks[has]]
     has = ys > 0
-    ok[has] &= v[has] > finite.reshape(-1)[flat[has] - row]
-    return ys[ok], xs[ok], ks[ok]
+    ok[has] &= v[has] > finite[ys[has] - 1, xs[has], ks[has]]
+    return ys[ok].astype(np.int64), xs[ok].astype(np.int64), ks[ok].astype(np.int64)
 
 
 def _empty_peaks() -> Peaks:
@@ -246,8 +261,8 @@ def _parabola(hm: np.ndarray, ys: np.ndarray, xs: np.ndarray, ks: np.ndarray, ax
     else:
         vl, vc, vh = hm[ys, lo, ks], hm[ys, xs, ks], hm[ys, hi, ks]
     vl, vc, vh = (v.astype(np.float64) for v in (vl, vc, vh))
-    denom = vl - 2.0 * vc + vh
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        denom = vl - 2.0 * vc + vh
         off = np.where((denom < 0) & (pos > 0) & (pos < n - 1), 0.5 * (vl - vh) / denom, 0.0)
     return np.clip(np.nan_to_num(off), -0.5, 0.5)
 
@@ -293,12 +308,14 @@ def score_limbs(
     min_paf_score: float = 0.05,
     min_success_ratio: float = 0.8,
     half_height: float,
+    lowres_stride: int | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Candidate connections per limb: ``(ia, ib, score)`` (global peak indices), unsorted, all limbs at once.
 
     ``pafs`` is the ``(H, W, 2 * n_limbs)`` upsampled PAF stack; samples are taken at the upsampled pixels of
     the rounded points between the two peaks' upsampled positions; distances (for the length penalty against
-    ``half_height``) are in input pixels.
+    ``half_height``) are in input pixels. With ``lowres_stride``, ``pafs`` are the network's ``(h, w, 38)``
+    maps at that stride instead, sampled bilinearly at the exact points (no PAF upsampling at all).
     """
     n_limbs = LIMBS.shape[0]
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
@@ -326,14 +343,35 @@ def score_limbs(
         return out
     ux, uy = vx / norm, vy / norm
     t = np.linspace(0.0, 1.0, samples)
-    H, W, C = pafs.shape
-    sx = np.rint(peaks.ux[ia, None] + t[None, :] * (peaks.ux[ib] - peaks.ux[ia])[:, None]).astype(np.int64)
-    sy = np.rint(peaks.uy[ia, None] + t[None, :] * (peaks.uy[ib] - peaks.uy[ia])[:, None]).astype(np.int64)
-    np.clip(sx, 0, W - 1, out=sx)
-    np.clip(sy, 0, H - 1, out=sy)
-    flat = pafs.reshape(-1)
-    base = (sy * W + sx) * C + 2 * limb[:, None]
-    dot = flat[base] * ux[:, None] + flat[base + 1] * uy[:, None]
+    H, W = pafs.shape[:2]
+    ch = 2 * limb[:, None]
+    if lowres_stride is None:
+        sx = np.rint(peaks.ux[ia, None] + t[None, :] * (peaks.ux[ib] - peaks.ux[ia])[:, None]).astype(np.int64)
+        sy = np.rint(peaks.uy[ia, None] + t[None, :] * (peaks.uy[ib] - peaks.uy[ia])[:, None]).astype(np.int64)
+        np.clip(sx, 0, W - 1, out=sx)
+        np.clip(sy, 0, H - 1, out=sy)
+        with np.errstate(invalid="ignore", over="ignore"):  # fancy indexing works on (strided) cropped views
+            dot = pafs[sy, sx, ch] * ux[:, None] + pafs[sy, sx, ch + 1] * uy[:, None]
+    else:
+        shift = lowres_stride / 2.0 - 0.5
+        mx = (peaks.x[ia, None] + t[None, :] * vx[:, None] - shift) / lowres_stride
+        my = (peaks.y[ia, None] + t[None, :] * vy[:, None] - shift) / lowres_stride
+        np.clip(mx, 0, W - 1, out=mx)
+        np.clip(my, 0, H - 1, out=my)
+        x0 = np.minimum(np.floor(mx).astype(np.int64), max(W - 2, 0))
+        y0 = np.minimum(np.floor(my).astype(np.int64), max(H - 2, 0))
+        x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+        fx, fy = mx - x0, my - y0
+        with np.errstate(invalid="ignore", over="ignore"):
+            dot = np.zeros(mx.shape)
+            for c, u in ((ch, ux), (ch + 1, uy)):
+                v = (
+                    pafs[y0, x0, c] * (1 - fx) * (1 - fy)
+                    + pafs[y0, x1, c] * fx * (1 - fy)
+                    + pafs[y1, x0, c] * (1 - fx) * fy
+                    + pafs[y1, x1, c] * fx * fy
+                )
+                dot += v * u[:, None]
     dot = np.nan_to_num(dot, nan=0.0, posinf=0.0, neginf=0.0)
     passed = dot > min_paf_score
     n_pass = passed.sum(axis=1)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +180,9 @@ def segmentation_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
             rle = seg
         else:
             rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
-        m = mask_utils.decode(rle)
+        with warnings.catch_warnings():  # pycocotools' numpy-2 copy= deprecation warning, once per call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            m = mask_utils.decode(rle)
         if m.ndim == 3:
             m = m.max(axis=2)
         return (m > 0).astype(np.uint8)

@@ -22,7 +22,8 @@ Conventions (see docs/synthetic.md):
 * **Crowds.** Optionally a cluster of tiny figures that are *not* individually annotated, covered by one
   ``iscrowd=1`` annotation with an uncompressed RLE of their union (COCO's crowd format).
 * **Determinism.** Image ``i`` is drawn with ``numpy.random.default_rng(SeedSequence([seed, i]))``, so a
-  dataset is byte-identical for a seed whatever the number of worker processes.
+  dataset is byte-identical for a seed whatever the number of worker processes (on one platform and set of
+  library versions).
 
 Pure numpy + OpenCV (no torch).
 """
@@ -72,6 +73,7 @@ class SynthConfig:
     noise: float = 6.0  # amplitude (grey levels) of the pixel noise added to the whole image
     val_fraction: float = 0.2  # the last round(images * val_fraction) images form the "val" split
     jpeg_quality: int = 92
+    area: str = "figure"  # annotation "area" (OKS scale): "figure" pixel area or "bbox" area (more lenient)
     workers: int = 1  # processes; the output does not depend on it
 
     def validate(self) -> None:
@@ -96,6 +98,8 @@ class SynthConfig:
             raise ConfigError(f"synth: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         if self.workers < 1:
             raise ConfigError(f"synth: workers must be >= 1, got {self.workers}")
+        if self.area not in ("figure", "bbox"):
+            raise ConfigError(f"synth: area must be 'figure' or 'bbox', got {self.area!r}")
 
     def split_sizes(self) -> tuple[int, int]:
         """(train, val) image counts."""
@@ -117,6 +121,8 @@ P_TORSO, P_NECK, P_HEAD, P_NOSE, P_LEYE, P_REYE, P_LEAR, P_REAR = 1, 2, 3, 4, 5,
 P_LUARM, P_RUARM, P_LFARM, P_RFARM, P_LTHIGH, P_RTHIGH, P_LSHIN, P_RSHIN = 9, 10, 11, 12, 13, 14, 15, 16
 P_LHAND, P_RHAND, P_LFOOT, P_RFOOT = 17, 18, 19, 20
 PARTS_PER_PERSON = 32
+# Bumped whenever the drawing changes, so ensure_dataset() does not reuse a dataset drawn differently.
+GENERATOR_VERSION = "3"
 CROWD_LABEL = 0xF000  # crowd figures use labels >= this
 OCCLUDER_LABEL = 0xFFFF
 MAX_LABELLED_PERSONS = CROWD_LABEL // PARTS_PER_PERSON - 2
@@ -143,8 +149,8 @@ UPPER_ARM, FOREARM, THIGH, SHIN = 0.170, 0.150, 0.245, 0.245
 TORSO, NECK = 0.290, 0.105
 SHOULDER_WIDTH, HIP_WIDTH = 0.235, 0.175
 HEAD_W, HEAD_H = 0.058, 0.072  # semi-axes of the head ellipse
-WIDTH = {"upper_arm": 0.052, "forearm": 0.043, "thigh": 0.074, "shin": 0.058, "neck": 0.045, "hand": 0.026,
-         "foot": 0.030}  # fmt: skip
+WIDTH = {"upper_arm": 0.062, "forearm": 0.052, "thigh": 0.088, "shin": 0.070, "neck": 0.05, "hand": 0.03,
+         "foot": 0.034}  # fmt: skip
 # Face points relative to the head centre in the head frame (x = person's left, y = down, z = forward).
 FACE_OFFSETS = np.array([
     [0.0, 0.014, 0.066],  # nose
@@ -661,7 +667,7 @@ def _person_record(pose: Pose, kps: np.ndarray, box: np.ndarray, area: int, seg:
     return {
         "category_id": 1,
         "iscrowd": 0,
-        "keypoints": [round(float(v), 2) for v in kps.reshape(-1)],
+        "keypoints": [v for x, y, vis in kps for v in (round(float(x), 2), round(float(y), 2), int(vis))],
         "num_keypoints": int((kps[:, 2] > 0).sum()),
         "bbox": [int(x0), int(y0), int(x1 - x0), int(y1 - y0)],
         "area": int(area),
@@ -726,7 +732,16 @@ def render_scene(rng: np.random.Generator, cfg: SynthConfig, background: np.ndar
         area = int(mine.sum())
         if area == 0:
             continue
-        placed.append((pose, base, (bx0, by0, bx1, by1), area, _polygons(mine, bx0, by0)))
+        # The tight box of the drawn pixels, grown to hold every in-frame joint (a face point turned away
+        # may sit a pixel outside the head's outline).
+        ys, xs = np.nonzero(mine)
+        tx0, ty0, tx1, ty1 = bx0 + int(xs.min()), by0 + int(ys.min()), bx0 + int(xs.max()) + 1, by0 + int(ys.max()) + 1
+        jx, jy = pose.joints[:, 0], pose.joints[:, 1]
+        inside = (jx >= 0) & (jx <= w - 1) & (jy >= 0) & (jy <= h - 1)
+        if inside.any():
+            tx0, ty0 = min(tx0, math.floor(jx[inside].min())), min(ty0, math.floor(jy[inside].min()))
+            tx1, ty1 = max(tx1, math.ceil(jx[inside].max())), max(ty1, math.ceil(jy[inside].max()))
+        placed.append((pose, base, (tx0, ty0, min(tx1, w), min(ty1, h)), area, _polygons(mine, bx0, by0)))
 
     if rng.random() < cfg.occluder_prob:
         for _ in range(int(rng.integers(1, 3))):
@@ -744,6 +759,8 @@ def render_scene(rng: np.random.Generator, cfg: SynthConfig, background: np.ndar
 
     for pose, base, box, area, seg in placed:
         kps = annotate_keypoints(pose, labels, base)
+        if cfg.area == "bbox":
+            area = (box[2] - box[0]) * (box[3] - box[1])
         scene.annotations.append(_person_record(pose, kps, np.asarray(box), area, seg))
         scene.poses.append(pose)
 
@@ -859,7 +876,7 @@ def generate_dataset(out_dir: str | Path, cfg: SynthConfig | None = None, progre
         doc = {
             "info": {
                 "description": "edgepose synthetic people",
-                "version": "1",
+                "version": GENERATOR_VERSION,
                 "split": split,
                 "generator": "edgepose.data.synthetic",
                 "config": cfg_dict,
@@ -901,7 +918,7 @@ def dataset_matches(out_dir: str | Path, cfg: SynthConfig) -> bool:
             info = json.loads(path.read_text(encoding="utf-8")).get("info", {})
         except (OSError, ValueError):
             return False
-        if info.get("config") != want:
+        if info.get("config") != want or info.get("version") != GENERATOR_VERSION:
             return False
     last = Path(out_dir) / "images" / image_file_name(cfg.images)
     return last.is_file()

@@ -156,7 +156,7 @@ def predict_poses(
     flip: bool = False,
 ) -> PafPoses:
     """Decoded :class:`PafPoses` of one BGR image in *image* pixels (pixel centres), all scales averaged."""
-    codec = codec or PafCodec(upsample=4)
+    codec = codec or PafCodec(upsample=4, paf_sampling="bilinear")
     image = np.asarray(image_bgr_uint8)
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise DataError(f"expected an (H, W, 3) BGR image, got shape {image.shape}")
@@ -208,10 +208,11 @@ def predict_bottomup(
 
     Keypoints are COCO-17 ``(x, y, peak score)`` in image pixels, COCO's continuous convention (the same values
     as the evaluation's results file); a keypoint that was not found is ``(0, 0, 0)``. ``score`` is LWOP's
-    person score (sum of peak and limb scores x (keypoints - 1)). ``upsample`` is the map upsampling factor
-    (4: LWOP's demo, fast; 8: LWOP's evaluation), ``scales`` multiplies ``height`` (averaged maps).
+    person score (sum of peak and limb scores x (keypoints - 1)). ``upsample`` is the heatmap upsampling factor
+    (4: LWOP's demo, fast; 8: LWOP's evaluation), ``scales`` multiplies ``height`` (averaged maps). The default
+    codec samples the PAFs bilinearly at stride 8 instead of upsampling them (same oracle AP, ~2x faster).
     """
-    codec = replace(codec or PafCodec(), upsample=int(upsample))
+    codec = replace(codec or PafCodec(paf_sampling="bilinear"), upsample=int(upsample))
     poses = predict_poses(model, image_bgr_uint8, height=height, scales=scales, codec=codec, device=device, flip=flip)
     kps, scores = poses.to_coco(codec.coco_offset)  # (P, 17, 3) with v = 1 where found
     conf = openpose_to_coco(poses.keypoints)[..., 2] if len(poses) else np.zeros(kps.shape[:2])

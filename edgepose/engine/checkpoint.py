@@ -74,7 +74,8 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, garbage bytes, pickled code objects, ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"corrupt or unreadable checkpoint ({type(exc).__name__}: {reason[:200]})", path) from None
+        message = f"corrupt or unreadable checkpoint ({type(exc).__name__}: {reason[:200]})"
+        raise CheckpointError(message, path) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         what = "a bare state dict" if _looks_like_state_dict(ckpt) else f"a {type(ckpt).__name__}"
         raise CheckpointError(

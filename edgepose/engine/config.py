@@ -80,6 +80,11 @@ class ExperimentConfig:
     config_dir: str | None = None  # where relative data paths resolve; set by load_experiment
 
     def __post_init__(self) -> None:
+        # Allow plain mappings for the typed sections when built in Python (ExperimentConfig(model={...})).
+        if isinstance(self.model, Mapping):
+            self.model = from_dict(ModelConfig, self.model, prefix="model.")
+        if isinstance(self.train, Mapping):
+            self.train = from_dict(TrainConfig, self.train, prefix="train.")
         validate_experiment(self)
 
     @property
@@ -176,9 +181,7 @@ def experiment_from_dict(data: Mapping[str, Any], overrides: Any = None) -> Expe
     return apply_overrides(cfg, normalize_overrides(overrides))
 
 
-def load_experiment(
-    path: str | Path, overrides: Mapping[str, Any] | Iterable[str] | None = None
-) -> ExperimentConfig:
+def load_experiment(path: str | Path, overrides: Mapping[str, Any] | Iterable[str] | None = None) -> ExperimentConfig:
     """Load an experiment YAML (following ``base:``), apply overrides, and validate.
 
     ``name`` defaults to the file's stem and ``config_dir`` to its directory (unless the file sets it, as the

@@ -45,7 +45,6 @@ def init_distributed(device_type: str | None = None, timeout_s: float = 1800.0) 
     used when available. On CUDA each process is bound to ``cuda:LOCAL_RANK``.
     """
     world = env_world_size()
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world <= 1:
         return DistInfo(0, 1, local_rank, None)

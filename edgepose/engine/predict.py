@@ -105,5 +105,6 @@ def torch_estimator(
     from edgepose.export.onnx import model_info
 
     config = (ckpt or {}).get("config")
-    info = model_info(model, input_size=None, codec=config_codec(config))
+    size = config_input_size(config) if getattr(model, "task", None) == "topdown" else None
+    info = model_info(model, input_size=size, codec=config_codec(config))
     return PoseEstimator(TorchNetwork(model, info, device), info, **kwargs)

@@ -21,6 +21,7 @@ checkpoint are dropped). Shuffling is a function of (seed, epoch), so with ``det
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -62,7 +63,7 @@ def select_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global RNG is what datasets and tests use
     torch.manual_seed(seed)
 
 
@@ -78,7 +79,7 @@ def configure_determinism(deterministic: bool, device: torch.device) -> None:
 
 def capture_rng() -> dict[str, Any]:
     """The python / numpy / torch generator states as plain data and tensors (loadable with weights_only)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
@@ -94,7 +95,7 @@ def restore_rng(state: Mapping[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
     keys = np.asarray(n["keys"].numpy() if isinstance(n["keys"], torch.Tensor) else n["keys"], dtype=np.uint32)
-    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))  # noqa: NPY002
     torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") is not None and torch.cuda.is_available():
         cuda = list(state["cuda"])[: torch.cuda.device_count()]
@@ -149,7 +150,7 @@ class EpochShuffleSampler(Sampler[int]):
 def _worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32  # base_seed (from the loader's generator) + worker id
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
 
 
 def build_train_loader(
@@ -250,6 +251,9 @@ def run_evaluation(
     """The task's evaluation on every rank (unwrapped model, eval mode, no grad); every rank gets rank 0's
     metrics back."""
     model = unwrap_model(model)
+    if dist.distributed:  # BatchNorm running stats drift apart per rank between DDP's syncs: use rank 0's
+        for buf in model.buffers():
+            torch.distributed.broadcast(buf.data, src=0)
     was_training = model.training
     model.eval()
     try:
@@ -331,6 +335,8 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
     show = progress and main
     device = select_device(t.device, dist.local_rank)
     out_dir = Path(out_dir) if out_dir is not None else default_output_dir(cfg)
+    # The saved config names its own folder, so `edgepose train OUT/config.yaml --resume` continues in place.
+    cfg = dataclasses.replace(cfg, output_dir=str(out_dir.resolve()))
     configure_determinism(t.deterministic, device)
     seed_everything(t.seed + dist.rank)
     amp = t.amp and device.type == "cuda"
@@ -405,7 +411,7 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
     if start_epoch >= t.epochs:
         _say(f"training already finished ({start_epoch}/{t.epochs} epochs)", show)
     _say(f"training {cfg.name}: {t.epochs} epochs x {steps_per_epoch} steps, batch {t.batch_size} x "
-         f"{dist.world_size} process(es) on {device}{' with AMP' if amp else ''}; output: {out_dir}", show)  # fmt: skip
+         f"{dist.world_size} process(es) on {device}{' with AMP' if amp else ''}; output: {out_dir}", main)  # fmt: skip
     started = time.time()
     epoch = start_epoch
     try:
@@ -502,11 +508,12 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
                     save_checkpoint(out_dir / "best.pt", state)
                 if is_last or finished % t.save_every == 0:
                     save_checkpoint(out_dir / "last.pt", state)
-                _write_plots(out_dir, step_log, epoch_log)  # type: ignore[arg-type]
+                if metrics or is_last:  # curves are redrawn with each evaluation (cheap next to one)
+                    _write_plots(out_dir, step_log, epoch_log)  # type: ignore[arg-type]
                 summary = " ".join(f"{k} {v:.4g}" for k, v in means.items())
                 shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in (primary, "AP50", "AR"))
                 _say(f"epoch {finished}/{t.epochs} ({seconds:.1f}s) {summary}" + (f" | val {shown}" if shown else ""),
-                     show)  # fmt: skip
+                     main)  # fmt: skip
             du.barrier()
     except KeyboardInterrupt:
         if main:

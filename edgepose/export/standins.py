@@ -61,12 +61,12 @@ class OracleBottomup(nn.Module):
         network input the runtime makes of that image (height ``height``, padded to a multiple of 8)."""
         from edgepose.codecs.paf import PafCodec
 
-        scale = height / image_size[0]
+        in_w = max(1, round(image_size[1] * height / image_size[0]))
+        scale = np.array([in_w / image_size[1], height / image_size[0]])  # (sx, sy) of the runtime's resize
         kp = coco_to_openpose(np.asarray(keypoints, dtype=np.float64))
         found = kp[..., 2] > 0
         kp[..., :2] = np.where(found[..., None], (kp[..., :2] + 0.5) * scale - 0.5, 0.0)
-        in_h = int(np.ceil(height / 8) * 8)
-        in_w = int(np.ceil(round(image_size[1] * scale) / 8) * 8)
+        in_h, in_w = int(np.ceil(height / 8) * 8), int(np.ceil(in_w / 8) * 8)
         margin = 64  # zero maps beyond the image, so larger inputs (the export's parity check) work too
         heat, pafs = PafCodec().encode(kp, (in_h + margin, in_w + margin))
         return cls(heat, pafs, input_size=(height, height))

@@ -29,7 +29,14 @@ from torch import nn
 
 from edgepose.models.backbones.resnet import ResNetStem
 from edgepose.models.blocks import ConvBnAct, GCBlock, SmartModule, SqueezeExcite
-from edgepose.models.heads import DeconvHead, TopDownHeatmapNet, init_head, make_final
+from edgepose.models.heads import (
+    DeconvHead,
+    TopDownHeatmapNet,
+    check_input_size,
+    check_num_keypoints,
+    init_head,
+    make_final,
+)
 
 __all__ = [
     "BOTTLENECKS",
@@ -354,6 +361,8 @@ class FLPN(TopDownHeatmapNet):
     ) -> None:
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
+        check_input_size(input_size)  # fail before building the layers
+        check_num_keypoints(num_keypoints)
         bottleneck = _check_choice("bottleneck", bottleneck, tuple(BOTTLENECKS))
         stem = _check_choice("stem", stem, ResNetStem.KINDS)
         head = _check_choice("head", head, ("group_deconv", "deconv"))

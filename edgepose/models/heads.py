@@ -24,7 +24,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["PART_NAMES", "DeconvHead", "TopDownHeatmapNet", "check_input_size", "init_head", "make_final"]
+__all__ = [
+    "PART_NAMES",
+    "DeconvHead",
+    "TopDownHeatmapNet",
+    "check_input_size",
+    "check_num_keypoints",
+    "init_head",
+    "make_final",
+]
 
 PART_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4", "head", "final")
 """The named parts of every top-down model, in forward order (keys of ``parts()``)."""

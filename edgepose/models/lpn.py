@@ -35,7 +35,14 @@ from edgepose.models.flpn import (
     make_layer,
     projection,
 )
-from edgepose.models.heads import DeconvHead, TopDownHeatmapNet, init_head, make_final
+from edgepose.models.heads import (
+    DeconvHead,
+    TopDownHeatmapNet,
+    check_input_size,
+    check_num_keypoints,
+    init_head,
+    make_final,
+)
 
 __all__ = ["LPN", "LightweightBottleneck", "lpn50", "lpn101", "lpn152"]
 
@@ -91,6 +98,8 @@ class LPN(TopDownHeatmapNet):
     ) -> None:
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
+        check_input_size(input_size)  # fail before building the layers
+        check_num_keypoints(num_keypoints)
         head = _check_choice("head", head, ("group_deconv", "deconv"))
         deconv_channels = _check_positive_int("deconv_channels", deconv_channels)
         _check_flag("gc", gc)

@@ -26,7 +26,14 @@ from edgepose.models.flpn import (
     init_trunk,
     make_layer,
 )
-from edgepose.models.heads import DeconvHead, TopDownHeatmapNet, init_head, make_final
+from edgepose.models.heads import (
+    DeconvHead,
+    TopDownHeatmapNet,
+    check_input_size,
+    check_num_keypoints,
+    init_head,
+    make_final,
+)
 
 __all__ = ["SimpleBaseline", "simplebaseline_r50", "simplebaseline_r101", "simplebaseline_r152"]
 
@@ -56,6 +63,8 @@ class SimpleBaseline(TopDownHeatmapNet):
     ) -> None:
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
+        check_input_size(input_size)  # fail before building the layers
+        check_num_keypoints(num_keypoints)
         stem = _check_choice("stem", stem, ResNetStem.KINDS)
         head = _check_choice("head", head, ("deconv", "group_deconv"))
         deconv_channels = _check_positive_int("deconv_channels", deconv_channels)

@@ -146,20 +146,26 @@ class PoseEstimator:
         return persons
 
     # -------------------------------------------------------------------------------------- bottom-up
-    def bottomup_maps(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
-        """Heatmaps ``(19, h, w)`` and PAFs ``(38, h, w)`` at the network stride, the resize scale and the
-        valid (un-padded) input size ``(H, W)``."""
-        batch, scale, (pad_b, pad_r) = bottomup_input(image_bgr, self.height, self.info.stride)
+    def bottomup_maps(
+        self, image_bgr: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[float, float], tuple[int, int]]:
+        """Heatmaps ``(19, h, w)`` and PAFs ``(38, h, w)`` at the network stride, the resize scales ``(sx, sy)``
+        and the valid (un-padded) input size ``(h, w)``."""
+        batch, scales, valid = bottomup_input(image_bgr, self.height, self.info.stride)
         out = self.network(batch)
-        valid = (batch.shape[2] - pad_b, batch.shape[3] - pad_r)
-        return _first(out["heatmaps"]), _first(out["pafs"]), scale, valid
+        return _first(out["heatmaps"]), _first(out["pafs"]), scales, valid
 
     def decode_bottomup(
-        self, heatmaps: np.ndarray, pafs: np.ndarray, scale: float, valid: tuple[int, int], timings=None
+        self,
+        heatmaps: np.ndarray,
+        pafs: np.ndarray,
+        scales: tuple[float, float],
+        valid: tuple[int, int],
+        timings: dict[str, float] | None = None,
     ) -> list[Person]:
         """Persons in image pixels from one image's maps (peaks and grouping by :class:`PafCodec`)."""
         poses = self.codec.decode(heatmaps, pafs, valid_size=valid, upsample=self.upsample, timings=timings)
-        poses = poses.scaled(scale)
+        poses = poses.scaled(*scales)
         persons = []
         scores = poses.person_scores()
         for p in range(len(poses)):

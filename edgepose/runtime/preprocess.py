@@ -49,17 +49,20 @@ def topdown_inputs(
     return batch, centers, scales
 
 
-def bottomup_input(image_bgr: np.ndarray, height: int, stride: int) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """The whole image at inference ``height``: ``batch (1, 3, Hp, Wp)``, the resize ``scale`` (input px per image
-    px) and the ``(bottom, right)`` zero padding that makes both sides multiples of ``stride``."""
+def bottomup_input(
+    image_bgr: np.ndarray, height: int, stride: int
+) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    """The whole image at inference ``height``: ``batch (1, 3, Hp, Wp)``, the exact per-axis resize scales
+    ``(sx, sy)`` (input px per image px) and the valid (un-padded) input size ``(h, w)``; the rest of the batch
+    is zero padding up to multiples of ``stride``."""
     image = check_image(image_bgr)
-    scale = float(height) / image.shape[0]
-    resized = cv2.resize(image, (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    rh, rw = resized.shape[:2]
-    ph, pw = math.ceil(rh / stride) * stride, math.ceil(rw / stride) * stride
+    h, w = image.shape[:2]
+    in_h, in_w = int(height), max(1, round(w * height / h))
+    resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+    ph, pw = math.ceil(in_h / stride) * stride, math.ceil(in_w / stride) * stride
     batch = np.zeros((1, 3, ph, pw), dtype=np.float32)
-    batch[0, :, :rh, :rw] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
-    return batch, scale, (ph - rh, pw - rw)
+    batch[0, :, :in_h, :in_w] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
+    return batch, (in_w / w, in_h / h), (in_h, in_w)
 
 
 def flip_batch(batch: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.analysis.ssim import DEFAULT_RATIOS, DEFAULT_THRESHOLDS
+# The default bands of edgepose.analysis.ssim (not imported from there: this module stays torch-free).
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.25, 0.5, 0.75)
+DEFAULT_RATIOS: tuple[int, ...] = (2, 4, 8, 16)
 
 
 def _figure(figsize: tuple[float, float]):

@@ -37,6 +37,16 @@ def test_measure_calls_warmup_plus_runs_times():
     assert len(calls) == 10 and t.runs == 7 and all(x >= 0 for x in t.times_ms)
     with pytest.raises(ValueError):
         measure(lambda: None, runs=0)
+    with pytest.raises(ValueError, match="clock"):
+        measure(lambda: None, clock="sundial")
+
+
+def test_cpu_clock_counts_compute_not_sleep():
+    import time
+
+    t = measure(lambda: time.sleep(0.02), warmup=0, runs=2, clock="cpu")
+    assert all(0 <= x < 15 for x in t.times_ms)  # sleeping costs (almost) no CPU time
+    assert all(x >= 15 for x in measure(lambda: time.sleep(0.02), warmup=0, runs=2).times_ms)
 
 
 def test_measure_interleaved_is_round_robin_after_all_warmups():
@@ -65,7 +75,7 @@ def test_bench_torch_model_both_formats_and_auto():
 
 def test_bench_models_reports_rows_ratios_and_machine():
     report = bench_models(["lpn50", "flpn_sres50"], batches=(1, 2), input_size=(64, 48), warmup=1, runs=2,
-                          threads=1, channels_last=True)  # fmt: skip
+                          threads=1, channels_last=True, fuse_bn=True)  # fmt: skip
     assert [(r.label, r.batch) for r in report.rows] == [("lpn50", 1), ("flpn_sres50", 1), ("lpn50", 2),
                                                         ("flpn_sres50", 2)]  # fmt: skip
     assert all(r.timing.median_ms > 0 and r.input_size == (64, 48) for r in report.rows)
@@ -73,6 +83,7 @@ def test_bench_models_reports_rows_ratios_and_machine():
     assert ratios[0] == 1.0 and ratios[2] == 1.0 and all(x > 0 for x in ratios)
     assert {"cpu", "cpu_count", "torch_threads", "torch"} <= set(report.machine)
     assert report.machine["torch_threads"] == 1
+    assert all(r.extra["fused_bn"] for r in report.rows)
     text = format_latency_table(report)
     assert "flpn_sres50" in text and "channels_last" in text and "machine:" in text
 
@@ -90,12 +101,13 @@ def test_report_takes_rows_from_other_backends():
 
 def test_cli_bench_latency_json(capsys):
     argv = ["bench", "latency", "lpn50", "lwop_mobilenet", "--runs", "2", "--warmup", "1", "--batch", "1",
-            "--input-size", "64", "64", "--threads", "1", "--no-channels-last", "--json"]  # fmt: skip
+            "--input-size", "64", "64", "--threads", "1", "--no-channels-last", "--clock", "cpu", "--json"]  # fmt: skip
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in data["rows"]] == ["lpn50", "lwop_mobilenet"]
     assert all(r["median_ms"] > 0 and r["p90_ms"] > 0 and r["channels_last"] is False for r in data["rows"])
     assert data["rows"][0]["ratio_to_first"] == 1.0 and data["machine"]["torch_threads"] == 1
+    assert data["clock"] == "cpu"
 
 
 def test_cli_bench_latency_errors(capsys):
@@ -129,3 +141,52 @@ def test_cli_bench_decode_calls_benchmark_decode(monkeypatch, capsys):
     assert [r["people"] for r in data["rows"]] == [1, 3]
     assert main(["bench", "decode", "--people", "2", "--repeats", "1"]) == 0
     assert "people" in capsys.readouterr().out
+
+
+def test_fold_batchnorm_keeps_outputs_and_removes_bn():
+    from edgepose.analysis.latency import fold_batchnorm
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+        model[1].weight.uniform_(0.5, 2)
+    fused, ok = fold_batchnorm(model)
+    assert ok and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+
+
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)) + x)
+
+
+def test_profile_modules_attributes_self_time_by_kind_and_collapsed_path():
+    from edgepose.analysis.latency import profile_modules
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.Sequential(_Block(), _Block()))
+    threads = torch.get_num_threads()
+    out = profile_modules(model, (1, 3, 16, 16), runs=2, warmup=1)
+    assert torch.get_num_threads() == threads
+    assert out["total_ms"] > 0
+    assert {"Conv2d 1x1", "Conv2d 3x3 depthwise", "BatchNorm2d", "_Block (own ops)"} <= set(out["by_kind"])
+    assert "1.conv" in out["by_path"] and "1.0.conv" not in out["by_path"]  # repeated blocks collapse
+    assert all(v >= 0 for v in out["by_kind"].values())
+    assert sum(out["by_kind"].values()) == pytest.approx(sum(out["by_path"].values()))
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_cli_bench_profile(capsys):
+    argv = ["bench", "profile", "lpn50", "--input-size", "64", "48", "--runs", "1", "--warmup", "0", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == "lpn50" and data["total_ms"] > 0 and data["by_kind"] and data["by_path"]
+    assert main(["bench", "profile", "lpn50", "--input-size", "64", "48", "--runs", "1", "--top", "3"]) == 0
+    assert "by module kind" in capsys.readouterr().out

@@ -215,6 +215,7 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_cli_analysis_prints_stages_and_a_buildable_recommendation(
     image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -235,6 +236,7 @@ def test_cli_analysis_prints_stages_and_a_buildable_recommendation(
     assert plot.is_file() and plot.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_cli_analysis_on_coco_person_crops(image_dir: Path, capsys: pytest.CaptureFixture) -> None:
     from edgepose.cli.main import main
 

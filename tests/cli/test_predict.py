@@ -102,7 +102,7 @@ def test_interrupted_folder_run_keeps_finished_work(tmp_path, coco_mini, onnx_mo
                  "--json", str(results)])  # fmt: skip
     assert code == 130
     assert len(list((tmp_path / "vis").iterdir())) == 2
-    assert {r["image_id"] for r in json.loads(results.read_text())} <= {785, 40083}
+    assert {785, 40083} <= {r["image_id"] for r in json.loads(results.read_text())}, "finished images are in the JSON"
 
 
 @pytest.mark.slow
@@ -128,6 +128,7 @@ def test_video_with_smoothing_and_detector_boxes(tmp_path, shared_data, onnx_mod
     assert {r["image_id"] for r in records} <= {0, 1, 2, 3}
 
 
+@pytest.mark.slow
 def test_weights_rebuild_the_checkpoint_model_and_random_weights_warn(tmp_path, coco_mini, capfd):
     model = build_model("lwop_mobilenet")
     ckpt = tmp_path / "lwop.pt"
@@ -170,3 +171,19 @@ def test_bad_inputs_are_one_line_errors(tmp_path, coco_mini, onnx_models, capfd)
 
     assert main(["predict", image]) == 2
     assert "--weights" in _one_line_error(capfd)
+
+
+def test_hog_detector_and_malformed_detections(tmp_path, shared_data, onnx_models, capfd):
+    image = shared_data / "openpose_example_people" / "images" / "COCO_val2014_000000000192.jpg"
+    results = tmp_path / "r.json"
+    assert main(["predict", str(image), "--onnx", str(onnx_models / "topdown.onnx"), "--detector", "hog",
+                 "--box-threshold", "0", "--json", str(results)]) == 0  # fmt: skip
+    records = json.loads(results.read_text())
+    assert len(records) >= 1 and {r["image_id"] for r in records} == {192}
+    capfd.readouterr()
+
+    bad = tmp_path / "dets.json"
+    bad.write_text('[{"image_id": 192, "bbox": [1, 2]}]')
+    assert main(["predict", str(image), "--onnx", str(onnx_models / "topdown.onnx"), "--boxes", str(bad)]) == 2
+    err = _one_line_error(capfd)
+    assert "dets.json" in err and "bbox" in err

@@ -51,7 +51,7 @@ def test_heatmap_peaks_where_expected() -> None:
         for k in (0, 1, 4, 10, 13):  # nose, neck, a wrist, both ankles
             x, y = person[k, :2]
             mx, my = (x - SHIFT) / STRIDE, (y - SHIFT) / STRIDE
-            r0, c0 = int(round(my)), int(round(mx))
+            r0, c0 = round(my), round(mx)
             win = heat[k, r0 - 2 : r0 + 3, c0 - 2 : c0 + 3]
             r, c = np.unravel_index(np.argmax(win), win.shape)
             assert abs(r0 - 2 + r - my) <= 0.5 + 1e-9 and abs(c0 - 2 + c - mx) <= 0.5 + 1e-9
@@ -93,7 +93,7 @@ def test_paf_direction_and_extent() -> None:
             pa, pb = person[a, :2], person[b, :2]
             v = (pb - pa) / np.linalg.norm(pb - pa)
             mid = (pa + pb) / 2
-            r, c = int(round((mid[1] - SHIFT) / STRIDE)), int(round((mid[0] - SHIFT) / STRIDE))
+            r, c = round((mid[1] - SHIFT) / STRIDE), round((mid[0] - SHIFT) / STRIDE)
             got = pafs[[cx, cy], r, c]
             # the map pixel nearest the midpoint lies on the segment: it holds this limb's direction, unless an
             # overlapping limb of the later-drawn person overwrote it
@@ -109,9 +109,9 @@ def test_paf_reaches_both_keypoints() -> None:
     kp[0, 8] = (280.0, 185.0, 2)  # r_hip
     kp[0, 9] = (282.5, 242.5, 2)  # r_knee
     pafs = render_pafs(kp, 368)
-    cx, cy = paf_channels(OPENPOSE_LIMBS.index((8, 9)))
+    _, cy = paf_channels(OPENPOSE_LIMBS.index((8, 9)))
     for x, y in ((280.0, 185.0), (282.5, 242.5)):
-        r, c = int(round((y - SHIFT) / STRIDE)), int(round((x - SHIFT) / STRIDE))
+        r, c = round((y - SHIFT) / STRIDE), round((x - SHIFT) / STRIDE)
         assert pafs[cy, r, c] > 0.99
     cols = np.nonzero(np.abs(pafs[cy]).sum(axis=0))[0]
     assert len(cols) == 2, "thickness 1 around a near-vertical segment between two columns: both columns"

@@ -33,6 +33,7 @@ def _assert_same_state(a, b, where=""):
         assert a == b, where
 
 
+@pytest.mark.slow
 def test_crash_and_resume_gives_identical_weights(tmp_path):
     path = write_toy_config(tmp_path, epochs=3, lr_milestones=[2], warmup_steps=3)
     cfg = load_experiment(path)
@@ -65,6 +66,7 @@ def test_crash_and_resume_gives_identical_weights(tmp_path):
     assert read_csv_rows(straight / "steps.csv") == read_csv_rows(crashed / "steps.csv")
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_continues_and_finished_run_is_not_retrained(tmp_path):
     path = write_toy_config(tmp_path, epochs=1)
     out = tmp_path / "run"

@@ -45,7 +45,8 @@ class ToyDataset(Dataset):
         ToyDataset.reads += 1
         if self.crash_after is not None and ToyDataset.reads > self.crash_after:
             raise SimulatedCrash(f"simulated crash after {self.crash_after} samples")
-        image = self.images[i] + torch.from_numpy(np.random.randn(3, 16, 16).astype(np.float32)) * self.noise
+        noise = np.random.randn(3, 16, 16).astype(np.float32)  # noqa: NPY002 - the global RNG, on purpose
+        image = self.images[i] + torch.from_numpy(noise) * self.noise
         return {"image": image, "target": self.targets[i], "meta": {"index": torch.tensor(i), "name": f"img{i}"}}
 
 

@@ -23,6 +23,7 @@ def _metadata(path) -> ModelInfo:
     return ModelInfo.from_metadata(props, str(path))
 
 
+@pytest.mark.slow
 def test_export_flpn_checkpoint_via_cli(tmp_path, capsys):
     """A checkpoint alone rebuilds the model; the export matches PyTorch within 1e-4 and carries its metadata."""
     model = unit_scale_outputs(build_model("flpn_sres50", input_size=(128, 96)), torch.randn(2, 3, 128, 96))
@@ -52,6 +53,7 @@ def test_export_flpn_checkpoint_via_cli(tmp_path, capsys):
     assert np.abs(hm - ref).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_export_xfuse_ghostnet_final_stage_with_dynamic_size(tmp_path):
     """GhostNet slicing / hard-sigmoid and the cross-fusion stages export; outputs are the final heatmaps + PAFs
     for any input size (dynamic height and width)."""
@@ -95,8 +97,8 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
 
 
-@pytest.mark.parametrize("exporter", ["dynamo"])
-def test_dynamo_exporter_also_works(tmp_path, exporter):
-    result = export_onnx(TinyTopdown(), tmp_path / "tiny.onnx", exporter=exporter, opset=18)
+@pytest.mark.slow
+def test_dynamo_exporter_also_works(tmp_path):
+    result = export_onnx(TinyTopdown(), tmp_path / "tiny.onnx", exporter="dynamo", opset=18)
     assert result.max_abs_diff < 1e-5
     assert _metadata(result.path).task == "topdown"

@@ -40,7 +40,8 @@ def true_macs(model: nn.Module, size: tuple[int, int] = SMALL) -> dict[str, int]
             hw = inp[0].shape[2] * inp[0].shape[3] if isinstance(m, nn.ConvTranspose2d) else out.shape[2] * out.shape[3]
             totals[_name] = totals.get(_name, 0) + m.weight.numel() * hw * (scale if hw > 1 else 1)
 
-        hooks += [m.register_forward_hook(hook) for m in part.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+        convs = [m for m in part.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+        hooks += [m.register_forward_hook(hook) for m in convs]
     model.eval()
     with torch.no_grad():
         model(torch.zeros(1, 3, *size))
@@ -80,7 +81,10 @@ def test_sres50_matches_paper_and_spec_reconstruction(sres50):
         assert n_params(sres50.parts()[name]) / 1e6 == pytest.approx(ref, abs=0.0015), name
 
 
-@pytest.mark.parametrize(("name", "paper", "spec"), [("flpn_sres101", 17.0e6, 16.991e6), ("flpn_sres152", 22.5e6, 22.508e6)])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "paper", "spec"), [("flpn_sres101", 17.0e6, 16.991e6), ("flpn_sres152", 22.5e6, 22.508e6)]
+)
 def test_deeper_sresnets_match_paper(name, paper, spec):
     model = build_model(name)
     p = n_params(model)
@@ -274,7 +278,8 @@ def test_smart_bottleneck_matches_the_spec_layout():
     dw = block.dwconv[0]
     assert dw.groups == 128 and dw.stride == (2, 2) and dw.kernel_size == (3, 3)
     assert block.downsample[0].kernel_size == (1, 1) and block.downsample[0].stride == (2, 2)
-    out = block(torch.randn(1, 256, 16, 12))
+    with torch.no_grad():
+        out = block(torch.randn(1, 256, 16, 12))
     assert out.shape == (1, 512, 8, 6) and float(out.min()) >= 0  # post-add ReLU
 
 
@@ -287,26 +292,25 @@ def test_channels_last_gives_the_same_output():
         model_cl = model.to(memory_format=torch.channels_last)
         out = model_cl(x.to(memory_format=torch.channels_last))
     assert out.shape == ref.shape and float(ref.abs().max()) > 0.1
-    assert torch.allclose(out, ref, atol=1e-3, rtol=1e-3)  # different conv kernels, same maths
+    assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4)
 
 
 def _randomise_head_and_gc(model: nn.Module) -> None:
-    """Make every layer matter: non-zero GC fusion, unit-scale head, calibrated BN statistics."""
+    """Make every layer matter: non-zero GC fusion, random BN affine, unit-scale head; eval mode.
+
+    (Calibrating BN statistics on random inputs instead makes this random network ill-conditioned: float32
+    torch itself then drifts 1e-3 from a float64 run, and no parity bound below that means anything.)
+    """
     torch.manual_seed(1)
     for m in model.modules():
         if isinstance(m, GCBlock):
             nn.init.normal_(m.channel_add_conv[-1].weight, std=0.05)
-    for m in list(model.head.modules()) + [model.final]:
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.normal_(m.bias, std=0.1)
+    for m in [*model.head.modules(), model.final]:
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.kaiming_normal_(m.weight)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration batches
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(4, 3, *model.input_size))
     model.eval()
 
 
@@ -318,7 +322,7 @@ def test_onnx_export_matches_onnxruntime():
     x = torch.randn(1, 3, *SMALL)
     with torch.no_grad():
         ref = model(x).numpy()
-    assert abs(ref).max() > 1e-2  # a parity test on all-but-zero outputs would prove nothing
+    assert abs(ref).max() > 0.1  # a parity test on all-but-zero outputs would prove nothing
     buf = io.BytesIO()
     # The TorchScript exporter (dynamo=False) works offline and handles the Ghost slicing, GC softmax/matmul
     # and grouped ConvTranspose; torch 2.13's default (dynamo=True) exporter also works but is ~3× slower.
