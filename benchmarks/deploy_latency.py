@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from edgepose.analysis.deploy_latency import bench_deploy, format_deploy_table
+from edgepose.config import atomic_write_text
 
 MODELS = ["flpn_sres50", "simplebaseline_r50", "lpn50", "xfuse_ghostnet", "lwop_mobilenet"]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -56,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmachine: {m['cpu']}, {m['cpus_usable']} usable CPUs, torch {m['torch']}, onnxruntime "
           f"{m['onnxruntime']}, load average {m['load_avg']}; median of {args.runs} runs")  # fmt: skip
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {**result, "rows": [r.to_dict() for r in result["rows"]]}
-        args.json_out.write_text(json.dumps(payload, indent=1))
+        atomic_write_text(args.json_out, json.dumps(payload, indent=1))
     return 0
 
 

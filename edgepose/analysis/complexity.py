@@ -192,8 +192,8 @@ def count_complexity(
 ) -> ComplexityReport:
     """Count params, true MACs and HR-1024 of ``model`` with one batch-1 forward pass at ``input_size`` (H, W).
 
-    ``input_size`` defaults to ``model.input_size``. The model is put in eval mode for the pass and its
-    training flag restored afterwards; nothing else about it changes.
+    ``input_size`` defaults to ``model.input_size``. The model is put in eval mode for the pass (so BN
+    running statistics are not updated) and every module's training flag is restored afterwards.
     """
     if input_size is None:
         input_size = getattr(model, "input_size", None)
@@ -238,7 +238,7 @@ def count_complexity(
         handles.append(part.register_forward_pre_hook(enter(name)))
         handles.append(part.register_forward_hook(leave))
 
-    was_training = model.training
+    training_flags = [(m, m.training) for m in model.modules()]
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -250,7 +250,8 @@ def count_complexity(
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
+        for module, flag in training_flags:  # restore per module: a frozen BN stays in eval mode
+            module.training = flag
 
     # Parameters: total (shared ones once) and per part; the HRNet-style secondary count.
     total_params = _param_count(model)

@@ -109,7 +109,7 @@ def _bottomup_pre_post(frame: np.ndarray, size: tuple[int, int], people: int, ru
     from edgepose.codecs.paf import PafCodec
     from edgepose.runtime.preprocess import bottomup_input
 
-    codec = PafCodec(upsample=4)  # the runtime's setting
+    codec = PafCodec(upsample=4, paf_sampling="bilinear")  # the runtime's settings
     heat, pafs, _ = render_scene(people, size[0], size[1], seed=0)
     image = cv2.resize(frame, (size[1], size[0]))
     pre = measure(lambda: bottomup_input(image, size[0], 8), warmup=2, runs=runs).median_ms

@@ -222,7 +222,7 @@ def bench_torch_model(
     """
     with torch_threads(threads):
         if channels_last is None:
-            channels_last = choose_channels_last(model, input_shape)
+            channels_last = choose_channels_last(model, input_shape, clock=clock)
         m, x = _prepare(model, input_shape, channels_last)
         return measure(_forward_fn(m, x), warmup=warmup, runs=runs, clock=clock), channels_last
 

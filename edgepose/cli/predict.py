@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from edgepose.errors import ConfigError, DataError, EdgeposeError
@@ -116,16 +114,10 @@ def build_box_source(args: argparse.Namespace):
 
 # ---------------------------------------------------------------------------------------------- outputs
 def write_json_atomic(path: Path, records: list[dict]) -> None:
-    """Write ``records`` to ``path`` through a temporary file and ``os.replace`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(records, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``records`` to ``path`` atomically (never a half-written file, even on Ctrl-C)."""
+    from edgepose.config import atomic_write_text
+
+    atomic_write_text(path, json.dumps(records))
 
 
 class VideoOut:

@@ -342,37 +342,55 @@ def score_limbs(
     if ia.size == 0:
         return out
     ux, uy = vx / norm, vy / norm
-    t = np.linspace(0.0, 1.0, samples)
-    H, W = pafs.shape[:2]
-    ch = 2 * limb[:, None]
-    if lowres_stride is None:
-        sx = np.rint(peaks.ux[ia, None] + t[None, :] * (peaks.ux[ib] - peaks.ux[ia])[:, None]).astype(np.int64)
-        sy = np.rint(peaks.uy[ia, None] + t[None, :] * (peaks.uy[ib] - peaks.uy[ia])[:, None]).astype(np.int64)
-        np.clip(sx, 0, W - 1, out=sx)
-        np.clip(sy, 0, H - 1, out=sy)
-        with np.errstate(invalid="ignore", over="ignore"):  # fancy indexing works on (strided) cropped views
-            dot = pafs[sy, sx, ch] * ux[:, None] + pafs[sy, sx, ch + 1] * uy[:, None]
-    else:
-        shift = lowres_stride / 2.0 - 0.5
-        mx = (peaks.x[ia, None] + t[None, :] * vx[:, None] - shift) / lowres_stride
-        my = (peaks.y[ia, None] + t[None, :] * vy[:, None] - shift) / lowres_stride
-        np.clip(mx, 0, W - 1, out=mx)
-        np.clip(my, 0, H - 1, out=my)
-        x0 = np.minimum(np.floor(mx).astype(np.int64), max(W - 2, 0))
-        y0 = np.minimum(np.floor(my).astype(np.int64), max(H - 2, 0))
-        x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
-        fx, fy = mx - x0, my - y0
-        with np.errstate(invalid="ignore", over="ignore"):
-            dot = np.zeros(mx.shape)
-            for c, u in ((ch, ux), (ch + 1, uy)):
-                v = (
-                    pafs[y0, x0, c] * (1 - fx) * (1 - fy)
-                    + pafs[y0, x1, c] * fx * (1 - fy)
-                    + pafs[y1, x0, c] * (1 - fx) * fy
-                    + pafs[y1, x1, c] * fx * fy
-                )
-                dot += v * u[:, None]
-    dot = np.nan_to_num(dot, nan=0.0, posinf=0.0, neginf=0.0)
+    t_all = np.linspace(0.0, 1.0, samples)
+
+    def dots(sel: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """PAF . unit vector at fractions ``t`` along the pairs ``sel``: (len(sel), len(t))."""
+        a, b, c = ia[sel], ib[sel], 2 * limb[sel][:, None]
+        H, W = pafs.shape[:2]
+        if lowres_stride is None:
+            sx = np.rint(peaks.ux[a, None] + t[None, :] * (peaks.ux[b] - peaks.ux[a])[:, None]).astype(np.int64)
+            sy = np.rint(peaks.uy[a, None] + t[None, :] * (peaks.uy[b] - peaks.uy[a])[:, None]).astype(np.int64)
+            np.clip(sx, 0, W - 1, out=sx)
+            np.clip(sy, 0, H - 1, out=sy)
+            with np.errstate(invalid="ignore", over="ignore"):  # fancy indexing works on (strided) cropped views
+                d = pafs[sy, sx, c] * ux[sel, None] + pafs[sy, sx, c + 1] * uy[sel, None]
+        else:
+            shift = lowres_stride / 2.0 - 0.5
+            mx = (peaks.x[a, None] + t[None, :] * vx[sel, None] - shift) / lowres_stride
+            my = (peaks.y[a, None] + t[None, :] * vy[sel, None] - shift) / lowres_stride
+            np.clip(mx, 0, W - 1, out=mx)
+            np.clip(my, 0, H - 1, out=my)
+            x0 = np.minimum(np.floor(mx).astype(np.int64), max(W - 2, 0))
+            y0 = np.minimum(np.floor(my).astype(np.int64), max(H - 2, 0))
+            x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+            fx, fy = mx - x0, my - y0
+            d = np.zeros(mx.shape)
+            with np.errstate(invalid="ignore", over="ignore"):
+                for ch, u in ((c, ux[sel]), (c + 1, uy[sel])):
+                    v = (
+                        pafs[y0, x0, ch] * (1 - fx) * (1 - fy)
+                        + pafs[y0, x1, ch] * fx * (1 - fy)
+                        + pafs[y1, x0, ch] * (1 - fx) * fy
+                        + pafs[y1, x1, ch] * fx * fy
+                    )
+                    d += v * u[:, None]
+        return np.nan_to_num(d, nan=0.0, posinf=0.0, neginf=0.0)
+
+    # Exact pre-filter: a pair needs more than min_success_ratio of the samples to pass, so it may fail at most
+    # `allowed` of them; if `allowed + 1` middle samples all fail, it is rejected without the other samples.
+    # In crowds most pairs join different people and fail in the middle: this skips most of the gathers.
+    min_pass = int(np.floor(min_success_ratio * samples + 1e-9)) + 1
+    allowed = samples - min_pass
+    if 0 <= allowed and allowed + 1 < samples:
+        mid = samples // 2
+        probe = np.arange(mid - (allowed + 1) // 2, mid - (allowed + 1) // 2 + allowed + 1)
+        probe_pass = dots(np.arange(ia.size), t_all[probe]) > min_paf_score
+        keep = probe_pass.any(axis=1)
+        ia, ib, limb, vx, vy, ux, uy, norm = (v[keep] for v in (ia, ib, limb, vx, vy, ux, uy, norm))
+        if ia.size == 0:
+            return out
+    dot = dots(np.arange(ia.size), t_all)
     passed = dot > min_paf_score
     n_pass = passed.sum(axis=1)
     mean = np.where(n_pass > 0, np.where(passed, dot, 0.0).sum(axis=1) / np.maximum(n_pass, 1), 0.0)

@@ -64,6 +64,7 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn.benchmark
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     save_every: int = 1  # write last.pt every N epochs (and always after the last)
+    channels_last: bool = False  # NHWC memory format for the model and 4-D batch tensors (faster on CPU/oneDNN, AMP)
 
 
 @dataclass

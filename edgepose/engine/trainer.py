@@ -22,6 +22,7 @@ checkpoint are dropped). Shuffling is a function of (seed, epoch), so with ``det
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -115,6 +116,17 @@ def move_to_device(obj: Any, device: torch.device, non_blocking: bool = False) -
     return obj
 
 
+def to_channels_last(obj: Any) -> Any:
+    """4-D floating-point tensors (also inside dicts and lists) in NHWC memory format; everything else untouched."""
+    if isinstance(obj, torch.Tensor):
+        return obj.contiguous(memory_format=torch.channels_last) if obj.ndim == 4 and obj.is_floating_point() else obj
+    if isinstance(obj, Mapping):
+        return {k: to_channels_last(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_channels_last(v) for v in obj]
+    return obj
+
+
 def batch_size_of(batch: Any) -> int:
     if isinstance(batch, torch.Tensor):
         return int(batch.shape[0]) if batch.ndim else 1
@@ -147,10 +159,14 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
 
-def _worker_init(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32  # base_seed (from the loader's generator) + worker id
+def _worker_init(worker_id: int, task_init: Any = None) -> None:
+    """Seed python's and numpy's global RNGs of a DataLoader worker from its torch seed (the loader's per-epoch
+    generator's base seed + worker id), then run the task's own ``worker_init_fn`` if it has one."""
+    seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002
+    if task_init is not None:
+        task_init(worker_id)
 
 
 def build_train_loader(
@@ -178,7 +194,9 @@ def build_train_loader(
         collate_fn=getattr(task, "collate_fn", None),
         pin_memory=device.type == "cuda",
         drop_last=per_rank >= t.batch_size,  # no ragged last batch (BatchNorm), unless that is all there is
-        worker_init_fn=_worker_init if t.workers > 0 else None,
+        worker_init_fn=functools.partial(_worker_init, task_init=getattr(task, "worker_init_fn", None))
+        if t.workers > 0
+        else None,
         generator=torch.Generator(),
         persistent_workers=False,
     )
@@ -343,6 +361,8 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
 
     task = build_task(cfg)
     model = task.build_model().to(device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     train_set, val_set = task.train_dataset(), task.val_dataset()
     optimizer = build_optimizer(cfg, task, model)
     schedule = MultiStepWarmup(optimizer, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_steps)
@@ -428,6 +448,8 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
             for batch in bar:
                 lr = schedule.set(epoch, step)
                 batch = move_to_device(batch, device, non_blocking=device.type == "cuda")
+                if t.channels_last:
+                    batch = to_channels_last(batch)
                 images += batch_size_of(batch)
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                     loss, terms = task.loss(model_for_train, batch)

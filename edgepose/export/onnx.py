@@ -23,6 +23,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ def _final_only(model: nn.Module):
             setter(before)
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -138,19 +140,6 @@ def _write_atomic(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def add_metadata(onnx_model, info: ModelInfo) -> None:
-    """Set (replace) the edgepose entries of an ``onnx.ModelProto``'s ``metadata_props``."""
-    props = info.to_metadata()
-    kept = [p for p in onnx_model.metadata_props if p.key not in props]
-    del onnx_model.metadata_props[:]
-    onnx_model.metadata_props.extend(kept)
-    for key, value in props.items():
-        entry = onnx_model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx_model.producer_name = "edgepose"
-    onnx_model.producer_version = __version__
 
 
 def _torch_export(wrapper, example, tmp, *, opset, dynamic_axes, output_names, exporter) -> None:
@@ -231,11 +220,11 @@ def export_onnx(
                 proto = onnx.load(tmp)
                 if slim:
                     proto, slimmed = _slim(proto)
-                add_metadata(proto, info)
+                info.attach(proto)
                 onnx.checker.check_model(proto)
                 onnx.save(proto, tmp)
 
-            _write_atomic(path, write)
+            write_atomic(path, write)
             diff, scale = (None, None)
             if check:
                 diff, scale = parity(wrapper, path, info, dynamic_batch=dynamic_batch, device=device)

@@ -7,7 +7,8 @@ activations, MinMax calibration), copies the metadata over and writes the result
 how far the int8 model is from the fp32 one on the calibration images: max / mean abs difference of the
 outputs, and the keypoint-level difference after decoding (pixels, over keypoints found by both).
 
-No torch: needs onnx + onnxruntime only.
+No torch: needs onnx + onnxruntime only (``edgepose quantize`` runs where ``edgepose[runtime]`` + onnx are
+installed).
 """
 
 from __future__ import annotations
@@ -111,8 +112,6 @@ def quantize_onnx(
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from edgepose.export.onnx import add_metadata
-
     model_path, out_path = Path(model_path), Path(out_path)
     fp32 = OnnxNetwork(model_path, threads=None)
     info = fp32.info
@@ -147,10 +146,10 @@ def quantize_onnx(
             why = f"{type(exc).__name__}: {first[:300]}"
             raise EdgeposeError(f"static quantisation failed ({why})", model_path) from exc
         proto = onnx.load(str(quantized))
-        add_metadata(proto, info)
-        staged = out_path.with_name(f".{out_path.name}.tmp")
-        onnx.save(proto, str(staged))
-        os.replace(staged, out_path)
+        info.attach(proto)
+        final = Path(tmp) / "final.onnx"
+        onnx.save(proto, str(final))
+        os.replace(final, out_path)  # the temporary folder is beside out_path: an atomic rename
 
     int8 = OnnxNetwork(out_path)
     diffs_max, diffs_sum, count = 0.0, 0.0, 0

@@ -66,7 +66,9 @@ class PoseEstimator:
         else:
             from edgepose.codecs.paf import PafCodec
 
-            self.codec = PafCodec(stride=info.stride)
+            # the decoder settings of the evaluation's predictor (edgepose.engine.bottomup.predict_bottomup):
+            # PAFs sampled bilinearly at the network stride, same oracle AP as upsampling them, ~2x faster
+            self.codec = PafCodec(stride=info.stride, paf_sampling="bilinear")
         # COCO result files use continuous coordinates; each pipeline's evaluation fixes its offset
         self.coco_offset = 0.0 if info.task == "topdown" else self.codec.coco_offset
 

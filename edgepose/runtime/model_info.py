@@ -56,6 +56,17 @@ class ModelInfo:
         """``metadata_props`` entries: every field JSON-encoded under ``edgepose.<field>``."""
         return {f"edgepose.{k}": json.dumps(v) for k, v in asdict(self).items()}
 
+    def attach(self, onnx_model) -> None:
+        """Set (replace) the edgepose entries of an ``onnx.ModelProto``'s ``metadata_props``."""
+        props = self.to_metadata()
+        kept = [(p.key, p.value) for p in onnx_model.metadata_props if p.key not in props]
+        del onnx_model.metadata_props[:]
+        for key, value in [*kept, *props.items()]:
+            entry = onnx_model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx_model.producer_name = "edgepose"
+        onnx_model.producer_version = self.edgepose_version
+
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], path: str | None = None) -> ModelInfo:
         """Inverse of :meth:`to_metadata`; a model exported by other tools raises EdgeposeError naming the file."""

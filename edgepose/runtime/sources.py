@@ -70,17 +70,16 @@ class ImageSource:
 
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
-            try:
-                image, self._first_image = (
-                    (self._first_image, None)
-                    if i == 0 and self._first_image is not None
-                    else (read_image_bgr(path), None)
-                )
-                yield Frame(image, path.name, i, path)
-            except DataError as exc:
-                if self.kind == "image":
-                    raise
-                yield Frame(None, path.name, i, path, error=str(exc))
+            image, error = self._first_image if i == 0 else None, None
+            self._first_image = None
+            if image is None:
+                try:
+                    image = read_image_bgr(path)
+                except DataError as exc:
+                    if self.kind == "image":
+                        raise
+                    error = str(exc)
+            yield Frame(image, path.name, i, path, error=error)
 
     def image_ids(self) -> list[int]:
         """COCO ids from the file names when all of them carry a distinct one, else the running index."""

@@ -89,6 +89,7 @@ class _TwoParts(nn.Module):
 def test_parts_sum_to_total_and_other_collects_the_rest():
     model = _TwoParts()
     model.train()
+    model.stem[1].eval()  # a frozen BN must stay frozen
     r = count_complexity(model)  # input size from model.input_size
     assert r.input_size == (8, 8)
     assert list(r.parts) == ["stem", "head", "final", "other"]
@@ -106,7 +107,7 @@ def test_parts_sum_to_total_and_other_collects_the_rest():
     assert sum(p["macs"] for p in r.parts.values()) == r.macs
     assert sum(p["params"] for p in r.parts.values()) == r.params
     # the pass leaves the model as it found it: training flag restored, no hooks left behind
-    assert model.training
+    assert model.training and model.head.training and not model.stem[1].training
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     d = r.to_dict()
     assert {"model", "input_size", "params", "macs", "hr1024_gflops", "parts"} <= set(d)
@@ -132,3 +133,14 @@ def test_model_without_parts_uses_children():
 def test_missing_input_size_is_an_error():
     with pytest.raises(ValueError, match="input_size"):
         count_complexity(nn.Conv2d(3, 3, 1))
+
+
+def test_report_round_trips_through_json_dict():
+    import json
+
+    from edgepose.analysis.complexity import report_from_dict
+
+    r = count_complexity(_TwoParts())
+    back = report_from_dict(json.loads(json.dumps(r.to_dict())))
+    assert (back.params, back.macs, back.hr1024_flops, back.input_size, back.parts) == (
+        r.params, r.macs, r.hr1024_flops, r.input_size, r.parts)  # fmt: skip

@@ -184,9 +184,30 @@ def test_cli_models_lists_every_model_with_task_and_options(capsys):
 
 
 def test_meta_device_count_equals_a_real_cpu_pass():
-    for name, size, overrides in [("flpn_sres50", (64, 48), {}), ("xfuse_ghostnet", (64, 64), {}),
-                                  ("lpn50", (64, 48), {"num_keypoints": 16})]:  # fmt: skip
+    # LPN: GC (matmul), group deconvs, LayerNorm; LWOP: depth-wise and dilated convs, a list of outputs.
+    # (FLPN and cross-fusion use the same module types; their real CPU construction is slow-ish.)
+    for name, size, overrides in [("lpn50", (64, 48), {"num_keypoints": 16}), ("lwop_mobilenet", (64, 64), {})]:
         meta = complexity_of(name, size, overrides)
         cpu = complexity_of(name, size, overrides, device="cpu")
         assert (meta.params, meta.macs, meta.hr1024_flops, meta.matmul_macs, meta.parts) == (
             cpu.params, cpu.macs, cpu.hr1024_flops, cpu.matmul_macs, cpu.parts)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_complexity_all_covers_every_model_and_ablation(capsys):
+    from edgepose.models import list_models
+
+    assert main(["complexity", "--all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert all("error" not in r for r in rows), [r for r in rows if "error" in r]
+    assert {r["model"] for r in rows} == set(list_models())
+    labels = {r["label"]: r for r in rows}
+    for ablation in ("gc", "bottleneck", "stem", "head", "ratios"):
+        assert any(ablation in r["overrides"] for r in rows), ablation
+    # the headline rows sit within the tolerances, in the paper's convention
+    for label in ("FLPN SResNet-50", "SimpleBaseline-R50", "LPN-50", "Cross-fusion (GhostNet)",
+                  "Lightweight OpenPose (MobileNet, 1 refinement)"):  # fmt: skip
+        row = labels[label]
+        assert abs(row["flops_rel"]) <= 0.03, label
+        assert row["params_rel"] is None or abs(row["params_rel"]) <= 0.02, label
+    assert labels["Cross-fusion (GhostNet)"]["input_size"] == [368, 368]

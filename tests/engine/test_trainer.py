@@ -54,9 +54,10 @@ def test_training_writes_the_output_folder_and_learns(tmp_path):
 
 
 @pytest.mark.slow
-def test_max_steps_eval_every_and_default_output_dir(tmp_path, monkeypatch):
+def test_max_steps_eval_every_channels_last_and_default_output_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = load_experiment(write_toy_config(tmp_path, epochs=3, max_steps_per_epoch=2, eval_every=2, log_every=1))
+    path = write_toy_config(tmp_path, epochs=3, max_steps_per_epoch=2, eval_every=2, log_every=1, channels_last=True)
+    cfg = load_experiment(path)
     train_experiment(cfg, progress=False)
     out = Path("output/toy/toy/toy")
     assert load_checkpoint(out / "last.pt")["step"] == 6

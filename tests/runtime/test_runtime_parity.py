@@ -88,7 +88,7 @@ def test_bottomup_runtime_recovers_annotated_people(tmp_path, coco_mini, image_7
     # COCO's continuous coordinates (+0.5), which is what the runtime writes to result files
     from edgepose.engine.bottomup import predict_bottomup
 
-    ref = predict_bottomup(model, image_785, upsample=4)
+    ref = predict_bottomup(model, image_785, upsample=4, codec=estimator.codec)
     assert len(ref) == len(persons)
     mine = persons[0].keypoints.copy()
     mine[mine[:, 2] > 0, :2] += estimator.coco_offset

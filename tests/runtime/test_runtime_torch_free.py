@@ -119,3 +119,15 @@ def test_predict_cli_with_onnx_without_torch(tmp_path, models, coco_mini):
     gt = COCO(str(coco_mini / "annotations" / "person_keypoints_val2017_mini.json"))
     res = gt.loadRes(str(results))
     assert len(res.getAnnIds()) >= 1
+
+
+def test_quantize_cli_without_torch(tmp_path, models, coco_mini):
+    out = tmp_path / "topdown.int8.onnx"
+    proc = run_torch_free(
+        ["-m", "edgepose", "quantize", str(models["dir"] / "topdown.onnx"), "--calib", str(coco_mini / IMAGE),
+         "--out", str(out), "--json"],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["path"] == str(out) and report["calibration_images"] == 1 and out.is_file()
