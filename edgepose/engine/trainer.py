@@ -390,15 +390,15 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
         last_metrics = dict(ckpt.get("metrics") or {})
         differences = _config_differences(ckpt.get("config") or {}, experiment_to_dict(cfg))
         if differences:
-            _say(f"note: config differs from the checkpoint's: {'; '.join(differences[:8])}", show)
-        _say(f"resuming from {ckpt_path} (finished epochs: {start_epoch}, steps: {step})", show)
+            _say(f"note: config differs from the checkpoint's: {'; '.join(differences[:8])}", main)
+        _say(f"resuming from {ckpt_path} (finished epochs: {start_epoch}, steps: {step})", main)
     elif resume is True and main:
-        _say(f"no checkpoint in {out_dir} to resume from; starting fresh", show)
+        _say(f"no checkpoint in {out_dir} to resume from; starting fresh", main)
 
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         if ckpt_path is None and (out_dir / "last.pt").is_file():
-            _say(f"note: {out_dir} already holds a run; starting fresh (use --resume to continue it)", show)
+            _say(f"note: {out_dir} already holds a run; starting fresh (use --resume to continue it)", main)
         save_yaml(experiment_to_dict(cfg), out_dir / "config.yaml")
     du.barrier()
 
@@ -429,7 +429,7 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
     del ckpt
 
     if start_epoch >= t.epochs:
-        _say(f"training already finished ({start_epoch}/{t.epochs} epochs)", show)
+        _say(f"training already finished ({start_epoch}/{t.epochs} epochs)", main)
     _say(f"training {cfg.name}: {t.epochs} epochs x {steps_per_epoch} steps, batch {t.batch_size} x "
          f"{dist.world_size} process(es) on {device}{' with AMP' if amp else ''}; output: {out_dir}", main)  # fmt: skip
     started = time.time()
@@ -499,7 +499,7 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
                 last_metrics = metrics
                 value = metrics.get(primary)
                 if value is None:
-                    _say(f"warning: evaluation returned no {primary!r} (got {', '.join(metrics) or 'nothing'})", show)
+                    _say(f"warning: evaluation returned no {primary!r} (got {', '.join(metrics) or 'nothing'})", main)
                 elif _better(value, best, mode):
                     best, best_epoch = value, finished
             rng_states = du.all_gather_object(capture_rng())
