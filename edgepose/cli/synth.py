@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="fraction of images in the 'val' split; 0 writes only 'train' (default 0.2)")  # fmt: skip
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (default 92)")
     p.add_argument("--area", choices=("figure", "bbox"), default="figure",
-                   help="annotation area (OKS scale): the figure's pixel area or its box area (default figure)")
+                   help="annotation area (OKS scale): the figure's pixel area (COCO-like) or its box area "
+                   "(lenient); default figure")  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes (output does not depend on it; default 1)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)

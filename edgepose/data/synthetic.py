@@ -73,7 +73,7 @@ class SynthConfig:
     noise: float = 6.0  # amplitude (grey levels) of the pixel noise added to the whole image
     val_fraction: float = 0.2  # the last round(images * val_fraction) images form the "val" split
     jpeg_quality: int = 92
-    area: str = "figure"  # annotation "area" (OKS scale): "figure" pixel area or "bbox" area (more lenient)
+    area: str = "figure"  # annotation "area" (the OKS scale): "figure" | "bbox", see AREA_MODES
     workers: int = 1  # processes; the output does not depend on it
 
     def validate(self) -> None:
@@ -98,8 +98,8 @@ class SynthConfig:
             raise ConfigError(f"synth: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         if self.workers < 1:
             raise ConfigError(f"synth: workers must be >= 1, got {self.workers}")
-        if self.area not in ("figure", "bbox"):
-            raise ConfigError(f"synth: area must be 'figure' or 'bbox', got {self.area!r}")
+        if self.area not in AREA_MODES:
+            raise ConfigError(f"synth: area must be one of {', '.join(AREA_MODES)}, got {self.area!r}")
 
     def split_sizes(self) -> tuple[int, int]:
         """(train, val) image counts."""
@@ -109,6 +109,11 @@ class SynthConfig:
         n_val = min(n_val, self.images - 1)
         return self.images - n_val, n_val
 
+
+# What the annotation's "area" (OKS's squared scale) is: "figure" = the drawn figure's pixel area (about
+# 0.2 x standing height^2, like a COCO person's segment: COCO-strength OKS); "bbox" = the box area (about 2.5x
+# larger: a lenient OKS, and larger still for spread limbs).
+AREA_MODES = ("figure", "bbox")
 
 # ---------------------------------------------------------------------------------------------- the body
 

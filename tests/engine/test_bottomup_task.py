@@ -17,6 +17,7 @@ from edgepose.engine.bottomup import (
     BottomupEvalConfig,
     BottomupTask,
     is_cross_fusion,
+    keypoint_peak_stats,
     lwop_param_groups,
     predict_bottomup,
 )
@@ -159,6 +160,13 @@ def test_evaluate_shards_by_rank(dataset_dir: Path, tmp_path: Path) -> None:
     assert task.predict_dataset(net, ds, device=torch.device("cpu"), rank=1, world_size=2) == []
     assert len(task.predict_dataset(net, ds, device=torch.device("cpu"), rank=0, world_size=2)) == 2
     assert task.evaluate(net, ds, device=torch.device("cpu"), rank=1, world_size=1, out_dir=tmp_path) == {}
+
+
+def test_keypoint_peak_stats_of_a_perfect_network(dataset_dir: Path) -> None:
+    task = BottomupTask(_cfg(dataset_dir))
+    stats = keypoint_peak_stats(_OracleNet(240), task.val_dataset(), height=240)
+    assert stats["recall"] == pytest.approx(1.0) and stats["precision"] == pytest.approx(1.0)
+    assert stats["tp"] == 2 * 18
 
 
 def test_predict_bottomup_single_and_multi_scale(dataset_dir: Path) -> None:
