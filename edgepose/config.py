@@ -74,7 +74,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"config key {key!r}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item_type = args[0] if args else Any
         items = [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items

@@ -57,6 +57,7 @@ class _Inner:
 class _Outer:
     name: str = "x"
     train: _Inner = field(default_factory=_Inner)
+    size: tuple[int, float] = (256, 0.5)
 
 
 def test_config_rejects_unknown_keys_by_name(tmp_path):
@@ -66,6 +67,9 @@ def test_config_rejects_unknown_keys_by_name(tmp_path):
     path.write_text("train:\n  lr: 0.01\n  milestones: [1, 2]\n")
     cfg = load_config(_Outer, path, ["train.lr=5e-4", "name=y"])
     assert cfg.train.lr == pytest.approx(5e-4) and cfg.train.milestones == [1, 2] and cfg.name == "y"
+    assert apply_overrides(cfg, ["size=[128, 2]"]).size == (128, 2.0)
+    with pytest.raises(ConfigError, match="expected 2 items"):
+        apply_overrides(cfg, ["size=[1, 2, 3]"])
     with pytest.raises(ConfigError, match="expected a number"):
         apply_overrides(cfg, {"train.lr": "fast"})
     with pytest.raises(ConfigError, match="key=value"):

@@ -128,6 +128,7 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"{r['people']:6d} {r['ms_mean']:8.2f} {r['ms_median']:8.2f} {r['ms_upsample']:9.2f} "
-            f"{r['ms_peaks']:7.2f} {r['ms_group']:7.2f} {r.get('cpu_ms_mean', float('nan')):7.2f} {r.get('found', 0):6d}"
+            f"{r['ms_peaks']:7.2f} {r['ms_group']:7.2f} {r.get('cpu_ms_mean', float('nan')):7.2f} "
+            f"{r.get('found', 0):6d}"
         )
     return "\n".join(lines)

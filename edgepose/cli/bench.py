@@ -3,6 +3,7 @@
     edgepose bench latency flpn_sres50 simplebaseline_r50 lpn50 --threads 2 --batch 1 8
     edgepose bench latency lwop_mobilenet xfuse_ghostnet --runs 20 --json
     edgepose bench decode --people 1 5 10 20 --repeats 20 --json
+    edgepose bench deploy flpn_sres50 simplebaseline_r50 --threads 1 2 --markdown
 
 ``latency`` times network forward passes side by side in one process (round-robin after warm-up; median,
 p90 and the ratio to the first model). ``decode`` times the bottom-up post-processing (peaks + PAF grouping)
@@ -90,6 +91,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     dec.add_argument("--height", type=int, default=368, help="network input height (default 368)")
     dec.add_argument("--json", action="store_true", help="print one JSON object")
     dec.set_defaults(func=run_decode)
+
+    dep = sub.add_parser(
+        "deploy", help="deployment latency: torch eager vs ONNX Runtime fp32 vs INT8, network and post-processing",
+        description="Export (and INT8-quantise) each model into a temporary folder, then time torch eager, ONNX "
+        "Runtime fp32 and INT8 side by side, with pre/post-processing measured separately: batch 1 and a crowded "
+        "frame (10 crops) for top-down models, a 20-person frame for bottom-up ones. Prints ratios.",
+    )  # fmt: skip
+    dep.add_argument(
+        "models", nargs="*", metavar="MODEL",
+        default=["flpn_sres50", "simplebaseline_r50", "lpn50", "xfuse_ghostnet", "lwop_mobilenet"],
+        help="model names (default: FLPN-50, SimpleBaseline-R50, LPN-50, cross-fusion, Lightweight OpenPose)",
+    )  # fmt: skip
+    dep.add_argument("--threads", type=int, nargs="+", default=[1, 2], metavar="N", help="thread counts (default 1 2)")
+    dep.add_argument("--runs", type=int, default=10, help="timed runs per case (default 10)")
+    dep.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs per case (default 3)")
+    dep.add_argument("--no-int8", dest="int8", action="store_false", help="skip INT8 quantisation")
+    dep.add_argument("--calib", help="folder of calibration images for INT8 (default: noise images)")
+    dep.add_argument("--image", help="a real frame for the pre/post-processing timings (default: synthetic)")
+    dep.add_argument("--json", action="store_true", help="print one JSON object")
+    dep.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    dep.set_defaults(func=run_deploy)
 
 
 def _no_subcommand(args: argparse.Namespace) -> int:
@@ -199,4 +221,37 @@ def run_decode(args: argparse.Namespace) -> int:
     for r in rows:
         cells = [f"{r.get(k):>12.2f}" if isinstance(r.get(k), float) else f"{r.get(k)!s:>12}" for k in keys]
         print("  ".join(cells))
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    _check_positive("--runs", args.runs)
+    _check_positive("--warmup", args.warmup, minimum=0)
+    for t in args.threads:
+        _check_positive("--threads", t)
+    from pathlib import Path
+
+    if args.image and not Path(args.image).is_file():
+        raise EdgeposeError(f"{args.image}: --image is not a file")
+    if args.calib and not Path(args.calib).exists():
+        raise EdgeposeError(f"{args.calib}: --calib does not exist")
+    from edgepose.analysis.deploy_latency import bench_deploy, format_deploy_table
+    from edgepose.models import list_models
+
+    unknown = [m for m in args.models if m not in list_models()]
+    if unknown:
+        raise EdgeposeError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(list_models())}")
+
+    def progress(msg: str) -> None:
+        if not args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    result = bench_deploy(
+        args.models, threads=args.threads, warmup=args.warmup, runs=args.runs, int8=args.int8,
+        calib_dir=args.calib, image_path=args.image, progress=progress,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps({**result, "rows": [r.to_dict() for r in result["rows"]]}, default=str))
+    else:
+        print(format_deploy_table(result, markdown=args.markdown))
     return 0

@@ -295,7 +295,14 @@ class BottomupTask:
 
     def __init__(self, cfg: ExperimentConfig) -> None:
         self.cfg = cfg
-        self.data = from_dict(BottomupDataConfig, cfg.data or {}, prefix="data.")
+        data = dict(cfg.data or {})
+        # data.param_groups: "lwop" (default: LWOP's lr multipliers, tuned for lr 4e-5) | "uniform" (one group,
+        # lr x1 everywhere, weight decay as LWOP's groups: none on biases/BN/depth-wise). Short runs at lr ~1e-3
+        # train better uniform: the x4/x8 stage multipliers make the fusion stages' steps too large.
+        self.param_group_mode = str(data.pop("param_groups", "lwop"))
+        if self.param_group_mode not in ("lwop", "uniform"):
+            raise ConfigError(f"config key 'data.param_groups': {self.param_group_mode!r} must be 'lwop' or 'uniform'")
+        self.data = from_dict(BottomupDataConfig, data, prefix="data.")
         self.eval_cfg = from_dict(BottomupEvalConfig, cfg.eval or {}, prefix="eval.")
         self.codec = self.eval_cfg.make_codec(self.data)
         self._synth_paths: dict[str, str] | None = None
@@ -347,7 +354,11 @@ class BottomupTask:
         return BottomupValDataset(self._path("val_ann"), self._path("val_images"), max_images)
 
     def param_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
-        return lwop_param_groups(model, self.cfg.train.weight_decay)
+        groups = lwop_param_groups(model, self.cfg.train.weight_decay)
+        if groups is not None and self.param_group_mode == "uniform":
+            for g in groups:
+                g["lr_mult"] = 1.0
+        return groups
 
     # ------------------------------------------------------------------------------------------- loss
     def criterion_for(self, model: nn.Module) -> nn.Module:

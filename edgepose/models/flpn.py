@@ -323,6 +323,29 @@ def _check_positive_int(key: str, value: object) -> int:
     return value
 
 
+def _check_blocks(blocks: Sequence[int]) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(blocks)
+    except TypeError:
+        values = ()
+    if len(values) != 4 or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in values):
+        raise ValueError(f"blocks must be 4 positive integers (bottlenecks per stage), got {blocks!r}")
+    return values  # type: ignore[return-value]
+
+
+def _scaled_widths(width: float) -> tuple[int, tuple[int, ...]]:
+    """(stem width, stage widths M) for a width multiplier: multiples of 8 so Smart ratios and groups divide."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.0 < width <= 4.0:
+        raise ValueError(f"width must be a number in (0, 4], got {width!r}")
+    if width == 1.0:
+        return 64, STAGE_WIDTHS
+
+    def scale(c: int) -> int:
+        return max(8, round(c * width / 8) * 8)
+
+    return scale(64), tuple(scale(m) for m in STAGE_WIDTHS)
+
+
 class FLPN(TopDownHeatmapNet):
     """FLPN on an SResNet trunk (or an ablation of it). Prefer the constructors ``flpn_sres50/101/152``.
 
@@ -339,6 +362,10 @@ class FLPN(TopDownHeatmapNet):
         num_deconv_layers: ×2 up-samplings in the head (3 → stride 4).
         head_pointwise: LPN's 1×1 conv + BN + ReLU after each deconv (FLPN: none).
         final_conv_kernel: 1 or 3.
+        blocks: bottlenecks per stage, overriding the depth's (e.g. ``(1, 1, 1, 1)``); None = :data:`DEPTHS`.
+            A quickstart / edge option for small CPU budgets, not a model of the paper.
+        width: multiplier of the stem width (64) and the stage widths M (64/128/256/512), each rounded to a
+            multiple of 8 (at least 8); N stays 4M. 1.0 = the paper. A quickstart / edge option, not a paper model.
     """
 
     def __init__(
@@ -358,6 +385,8 @@ class FLPN(TopDownHeatmapNet):
         head_pointwise: bool = False,
         post_add_relu: bool | None = None,
         final_conv_kernel: int = 1,
+        blocks: Sequence[int] | None = None,
+        width: float = 1.0,
     ) -> None:
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
@@ -370,6 +399,8 @@ class FLPN(TopDownHeatmapNet):
         deconv_channels = _check_positive_int("deconv_channels", deconv_channels)
         if isinstance(num_deconv_layers, bool) or not isinstance(num_deconv_layers, int) or num_deconv_layers < 0:
             raise ValueError(f"num_deconv_layers must be a non-negative integer, got {num_deconv_layers!r}")
+        stage_blocks = DEPTHS[depth] if blocks is None else _check_blocks(blocks)
+        stem_width, stage_widths = _scaled_widths(width)
         defaults = _BOTTLENECK_DEFAULTS[bottleneck]
         opts = {
             "gc": _check_flag("gc", gc),
@@ -380,16 +411,16 @@ class FLPN(TopDownHeatmapNet):
         _check_flag("head_pointwise", head_pointwise)
         block_cls = BOTTLENECKS[bottleneck]
 
-        stem_module = ResNetStem(stem)
+        stem_module = ResNetStem(stem, out_channels=stem_width)
         layers = []
         in_channels = stem_module.out_channels
-        for i, (mid, blocks, ratio) in enumerate(zip(STAGE_WIDTHS, DEPTHS[depth], ratios)):
+        for i, (mid, n_blocks, ratio) in enumerate(zip(stage_widths, stage_blocks, ratios)):
             out = mid * EXPANSION
 
             def factory(cin: int, m: int, cout: int, s: int, _ratio: int = ratio) -> nn.Module:
                 return block_cls(cin, m, cout, s, ratio=_ratio, **opts)
 
-            layers.append(make_layer(factory, in_channels, mid, out, blocks, stride=1 if i == 0 else 2))
+            layers.append(make_layer(factory, in_channels, mid, out, n_blocks, stride=1 if i == 0 else 2))
             in_channels = out
         head_module = DeconvHead(
             in_channels, deconv_channels, num_deconv_layers, grouped=head == "group_deconv", pointwise=head_pointwise
@@ -413,6 +444,8 @@ class FLPN(TopDownHeatmapNet):
             "deconv_channels": deconv_channels, "num_deconv_layers": num_deconv_layers,
             "head_pointwise": head_pointwise, "final_conv_kernel": final_conv_kernel, **opts,
         }  # fmt: skip
+        if blocks is not None or width != 1.0:  # reduced (quickstart/edge) variants only: paper configs unchanged
+            self.config.update(blocks=tuple(stage_blocks), width=width)
         for part in (self.stem, self.layer1, self.layer2, self.layer3, self.layer4):
             init_trunk(part)
         init_head(self.head, self.final)
@@ -433,11 +466,14 @@ def _flpn(
     head_pointwise: bool,
     post_add_relu: bool | None,
     final_conv_kernel: int,
+    blocks: Sequence[int] | None = None,
+    width: float = 1.0,
 ) -> FLPN:
     return FLPN(
         depth=depth, num_keypoints=num_keypoints, input_size=input_size, bottleneck=bottleneck, gc=gc, se=se,
         stem=stem, head=head, ratios=ratios, deconv_channels=deconv_channels, num_deconv_layers=num_deconv_layers,
         head_pointwise=head_pointwise, post_add_relu=post_add_relu, final_conv_kernel=final_conv_kernel,
+        blocks=blocks, width=width,
     )  # fmt: skip
 
 
@@ -456,11 +492,14 @@ def flpn_sres50(
     head_pointwise: bool = False,
     post_add_relu: bool | None = None,
     final_conv_kernel: int = 1,
+    blocks: Sequence[int] | None = None,
+    width: float = 1.0,
 ) -> FLPN:
     """FLPN with SResNet-50 ([3, 4, 6, 3]): 10.08M params, 1.258 GMACs at 256×192 (paper 10.19M / 1.26G).
 
     MPII: ``flpn_sres50(num_keypoints=16, input_size=(256, 256))``. Ablations: see :class:`FLPN` and
-    docs/models.md.
+    docs/models.md. ``blocks`` / ``width`` give reduced SResNets for CPU budgets (``edgepose quickstart`` uses
+    ``blocks=(1, 1, 1, 1), width=0.5``-style variants); they are quickstart/edge options, not the paper's models.
     """
     return _flpn(50, **_locals_without_depth(locals()))
 
@@ -480,6 +519,8 @@ def flpn_sres101(
     head_pointwise: bool = False,
     post_add_relu: bool | None = None,
     final_conv_kernel: int = 1,
+    blocks: Sequence[int] | None = None,
+    width: float = 1.0,
 ) -> FLPN:
     """FLPN with SResNet-101 ([3, 4, 23, 3]): 16.99M params, 2.15 GMACs at 256×192 (paper 17.0M / 2.0G)."""
     return _flpn(101, **_locals_without_depth(locals()))
@@ -500,6 +541,8 @@ def flpn_sres152(
     head_pointwise: bool = False,
     post_add_relu: bool | None = None,
     final_conv_kernel: int = 1,
+    blocks: Sequence[int] | None = None,
+    width: float = 1.0,
 ) -> FLPN:
     """FLPN with SResNet-152 ([3, 8, 36, 3]): 22.51M params, 2.90 GMACs at 256×192 (paper 22.5M / 2.8G)."""
     return _flpn(152, **_locals_without_depth(locals()))

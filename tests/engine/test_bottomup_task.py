@@ -125,6 +125,18 @@ def test_param_groups_follow_lwop_multipliers(dataset_dir: Path) -> None:
     assert lwop_param_groups(nn.Linear(2, 2), 5e-4) is None
 
 
+def test_uniform_param_groups_keep_decay_but_drop_multipliers(dataset_dir: Path) -> None:
+    """data.param_groups: uniform = lr x1 everywhere (short high-lr runs), LWOP's weight-decay split kept."""
+    model = BottomupTask(_cfg(dataset_dir)).build_model()
+    lwop = BottomupTask(_cfg(dataset_dir)).param_groups(model)
+    uniform = BottomupTask(_cfg(dataset_dir, data={"param_groups": "uniform"})).param_groups(model)
+    assert {g["lr_mult"] for g in uniform} == {1.0}
+    assert [g["weight_decay"] for g in uniform] == [g["weight_decay"] for g in lwop]
+    assert [len(g["params"]) for g in uniform] == [len(g["params"]) for g in lwop]
+    with pytest.raises(ConfigError, match="data.param_groups"):
+        BottomupTask(_cfg(dataset_dir, data={"param_groups": "x4"}))
+
+
 class _OracleNet(nn.Module):
     """Returns the ground-truth maps of the one test image whatever the input (a perfect network)."""
 

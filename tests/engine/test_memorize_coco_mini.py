@@ -25,14 +25,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "configs" / "flpn_sres50_memorize_coco_mini.yaml"
 ANN = "annotations/person_keypoints_val2017_mini.json"
 
-# the cheapest settings that learn clearly: the people of the first 16 images, 96x64 crops
+# The people of the first 16 images (20 persons), 100 epochs of 5 steps. Measured with these settings
+# (benchmarks/memorize_coco_mini.py --set data.max_images=16 ...): loss 8.9e-3 -> 8.5e-4, AP 0.000 at init
+# -> 0.613 (AP50 0.941), 136 CPU-s on one thread, so about 2 minutes on an unloaded 2-core machine.
 SHORT = {
     "data.input_size": [96, 64],
     "data.max_images": 16,
     "train.batch_size": 4,
-    "train.epochs": 40,
+    "train.epochs": 100,
     "train.lr_milestones": [],
-    "train.eval_every": 0,
+    "train.eval_every": 10,
     "train.log_every": 5,
     "train.workers": 0,
     "train.device": "cpu",

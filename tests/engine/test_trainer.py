@@ -158,6 +158,7 @@ def test_quickstart_tiny_runs_end_to_end(tmp_path, capsys):
     summary = json.loads((out / "metrics.json").read_text())
     assert isinstance(summary["AP"], float) and 0.0 <= summary["AP"] <= 1.0
     assert summary["steps"] == 3 and "AP" in summary["metrics"]
+    assert summary["seconds"]["cpu"] > 0 and summary["model_overrides"]["blocks"] == [1, 1, 1, 1]
     assert "Synthetic-val AP" in (out / "report.md").read_text()
     assert "AP " in capsys.readouterr().out
     # The saved config continues the run in place.

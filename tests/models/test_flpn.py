@@ -335,3 +335,25 @@ def test_onnx_export_matches_onnxruntime():
     out = session.run(None, {"input": x.numpy()})[0]
     assert out.shape == (1, 17, 16, 8)
     assert abs(out - ref).max() < 1e-4
+
+
+def test_reduced_variant_for_the_quickstart():
+    """``blocks`` / ``width`` shrink the trunk (quickstart/edge option) and keep FLPN's parts and output shape."""
+    full = build_model("flpn_sres50", input_size=SMALL)
+    small = build_model("flpn_sres50", input_size=SMALL, blocks=[1, 1, 1, 1], width=0.5, deconv_channels=128)
+    assert [len(getattr(small, f"layer{i}")) for i in range(1, 5)] == [1, 1, 1, 1]
+    assert small.stem.out_channels == 32 and small.layer4[0].module2.out_channels == 1024  # 4 x M, M = 256
+    assert isinstance(small.layer2[0], SmartBottleneck) and isinstance(small.layer2[0].gc, GCBlock)
+    assert small.stem.kind == "two_conv" and small.head[0].groups == 128  # group deconv: gcd(1024, 128)
+    assert n_params(small) < n_params(full) / 5
+    assert small.config["blocks"] == (1, 1, 1, 1) and small.config["width"] == 0.5
+    assert "blocks" not in full.config and "width" not in full.config  # the paper configs are unchanged
+    with torch.no_grad():
+        out = small.eval()(torch.randn(2, 3, *SMALL))
+    assert out.shape == (2, 17, 16, 8) and torch.isfinite(out).all()
+    # Widths stay multiples of 8 so Smart ratios (t = 8 in layer2) and deconv groups divide.
+    tiny = build_model("flpn_sres50", input_size=SMALL, blocks=(2, 1, 1, 1), width=0.25)
+    assert len(tiny.layer1) == 2 and tiny.layer2[0].module1.out_channels == 32
+    for bad in ({"blocks": (1, 1, 1)}, {"blocks": (1, 0, 1, 1)}, {"width": 0}, {"width": "half"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            build_model("flpn_sres50", **bad)
