@@ -48,7 +48,11 @@ class HeatmapCodec:
         stride: input pixels per heatmap pixel when ``heatmap_size`` is not given.
         blur_kernel: DARK's Gaussian blur kernel (11 for 64×48 heatmaps).
         shift_flip: shift flipped-back heatmaps one pixel right in :meth:`flip_back`; ``None`` -> True for
-            MSRA, False for DARK.
+            both codecs. Mirroring the input moves every joint to ``W - 1 - x``, which lands ``(stride - 1) /
+            stride`` heatmap pixels left of the mirrored target after flipping the heatmap back; the one-pixel
+            shift leaves 0.25 px instead of 0.75 px. DARK's configs turn it off, but its sub-pixel decoding is
+            exactly what such a bias hurts: on a memorised model the flip test scored AP 0.667 without the
+            shift, 0.964 with it (0.960 without flip test).
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class HeatmapCodec:
         self.sigma = float(sigma)
         self.kind = kind
         self.blur_kernel = int(blur_kernel)
-        self.shift_flip = (kind == "msra") if shift_flip is None else bool(shift_flip)
+        self.shift_flip = True if shift_flip is None else bool(shift_flip)
         # input pixels per heatmap pixel, (x, y)
         self.feat_stride = np.array(
             [self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]], dtype=np.float64

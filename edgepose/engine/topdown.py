@@ -55,7 +55,7 @@ class TopdownEvalConfig:
     nms: bool = True  # OKS-NMS per image
     codec: str | None = None  # decoder: msra | dark; None = the data codec
     sigma: float | None = None  # None = data.sigma
-    shift_heatmap: bool | None = None  # flip-test shift; None = codec default (msra: yes, dark: no)
+    shift_heatmap: bool | None = None  # flip-test shift; None = codec default (yes)
     batch_size: int | None = None  # None = train.batch_size
 
     def __post_init__(self) -> None:

@@ -120,7 +120,8 @@ def test_flip_back_of_flipped_target_matches_target(kind):
 
 def test_flip_shift_defaults():
     assert HeatmapCodec(kind="msra").shift_flip is True
-    assert HeatmapCodec(kind="dark").shift_flip is False
+    assert HeatmapCodec(kind="dark").shift_flip is True
+    assert HeatmapCodec(kind="dark", shift_flip=False).shift_flip is False
     codec = HeatmapCodec(kind="msra")
     hm = np.zeros((1, 17, 64, 48), dtype=np.float32)
     hm[0, 5, 10, 10] = 1.0  # left shoulder at x = 10
@@ -158,3 +159,27 @@ def test_codec_module_does_not_import_torch():
     code = "import sys, edgepose.codecs.heatmap; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.parametrize("kind", ["msra", "dark"])
+def test_flip_test_of_a_mirrored_input_is_nearly_unbiased(kind):
+    """A network that sees the mirrored crop predicts its joints at W - 1 - x; after flip-back (with the default
+    shift) the decoded position must be within 0.25 heatmap px + decoding error of the unflipped one."""
+    codec = HeatmapCodec(input_size=(256, 192), kind=kind)
+    joints = np.zeros((17, 3))
+    joints[:, 2] = 1
+    joints[:, 0] = np.linspace(40.3, 150.7, 17)
+    joints[:, 1] = np.linspace(50.2, 200.9, 17)
+    mirrored = joints.copy()
+    mirrored[:, 0] = 192 - 1 - joints[:, 0]
+    mirrored = mirrored[COCO.flip_index]  # the mirrored person's left joints are the original's right ones
+    hm, _ = codec.encode(joints)
+    hm_flipped, _ = codec.encode(mirrored)
+    back = codec.flip_back(hm_flipped[None], COCO.flip_index)
+    straight = codec.decode_heatmap_coords(hm[None])[0][0]
+    flipped = codec.decode_heatmap_coords(back)[0][0]
+    assert np.abs(flipped[:, 1] - straight[:, 1]).max() < 0.05
+    # DARK: the 0.25 px left by the one-pixel shift; MSRA: plus its integer rounding of the target centres
+    assert np.abs(flipped[:, 0] - straight[:, 0]).max() <= (1.0 if kind == "msra" else 0.3)
+    unshifted = codec.decode_heatmap_coords(codec.flip_back(hm_flipped[None], COCO.flip_index, shift=False))[0][0]
+    assert np.abs(unshifted[:, 0] - straight[:, 0]).mean() > np.abs(flipped[:, 0] - straight[:, 0]).mean()
