@@ -2,6 +2,8 @@
 
 import sys
 
-from edgepose.cli.main import main
+from edgepose.cli.main import exit_now_under_torchrun, main
 
-sys.exit(main())
+code = main()
+exit_now_under_torchrun(code)
+sys.exit(code)

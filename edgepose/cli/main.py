@@ -9,6 +9,7 @@ User errors (:class:`~edgepose.errors.EdgeposeError`) are printed on one line, e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,5 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(result or 0)
 
 
+def exit_now_under_torchrun(code: int) -> None:
+    """Under torchrun, leave without running C++ static destructors.
+
+    Gloo's background threads can abort the process ("terminate called without an active exception", SIGABRT)
+    while the interpreter tears down after a finished run, turning a successful rank into a failed one.
+    Everything the run wrote is already closed and atomically renamed by then, so skip the teardown.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    exit_now_under_torchrun(_code)
+    sys.exit(_code)
