@@ -37,6 +37,7 @@ from edgepose.models.heads import (
     init_head,
     make_final,
 )
+from edgepose.models.variants import depth_variant
 
 __all__ = [
     "BOTTLENECKS",
@@ -451,102 +452,20 @@ class FLPN(TopDownHeatmapNet):
         init_head(self.head, self.final)
 
 
-def _flpn(
-    depth: int,
-    num_keypoints: int,
-    input_size: Sequence[int],
-    bottleneck: str,
-    gc: bool | None,
-    se: bool | None,
-    stem: str,
-    head: str,
-    ratios: Sequence[int],
-    deconv_channels: int,
-    num_deconv_layers: int,
-    head_pointwise: bool,
-    post_add_relu: bool | None,
-    final_conv_kernel: int,
-    blocks: Sequence[int] | None = None,
-    width: float = 1.0,
-) -> FLPN:
-    return FLPN(
-        depth=depth, num_keypoints=num_keypoints, input_size=input_size, bottleneck=bottleneck, gc=gc, se=se,
-        stem=stem, head=head, ratios=ratios, deconv_channels=deconv_channels, num_deconv_layers=num_deconv_layers,
-        head_pointwise=head_pointwise, post_add_relu=post_add_relu, final_conv_kernel=final_conv_kernel,
-        blocks=blocks, width=width,
-    )  # fmt: skip
-
-
-def flpn_sres50(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    bottleneck: str = "smart",
-    gc: bool | None = None,
-    se: bool | None = None,
-    stem: str = "two_conv",
-    head: str = "group_deconv",
-    ratios: Sequence[int] = (2, 8, 2, 2),
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    post_add_relu: bool | None = None,
-    final_conv_kernel: int = 1,
-    blocks: Sequence[int] | None = None,
-    width: float = 1.0,
-) -> FLPN:
+flpn_sres50 = depth_variant(
+    FLPN, 50, "flpn_sres50",
     """FLPN with SResNet-50 ([3, 4, 6, 3]): 10.08M params, 1.258 GMACs at 256×192 (paper 10.19M / 1.26G).
 
     MPII: ``flpn_sres50(num_keypoints=16, input_size=(256, 256))``. Ablations: see :class:`FLPN` and
     docs/models.md. ``blocks`` / ``width`` give reduced SResNets for CPU budgets (``edgepose quickstart`` uses
-    ``blocks=(1, 1, 1, 1), width=0.5``-style variants); they are quickstart/edge options, not the paper's models.
-    """
-    return _flpn(50, **_locals_without_depth(locals()))
-
-
-def flpn_sres101(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    bottleneck: str = "smart",
-    gc: bool | None = None,
-    se: bool | None = None,
-    stem: str = "two_conv",
-    head: str = "group_deconv",
-    ratios: Sequence[int] = (2, 8, 2, 2),
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    post_add_relu: bool | None = None,
-    final_conv_kernel: int = 1,
-    blocks: Sequence[int] | None = None,
-    width: float = 1.0,
-) -> FLPN:
-    """FLPN with SResNet-101 ([3, 4, 23, 3]): 16.99M params, 2.15 GMACs at 256×192 (paper 17.0M / 2.0G)."""
-    return _flpn(101, **_locals_without_depth(locals()))
-
-
-def flpn_sres152(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    bottleneck: str = "smart",
-    gc: bool | None = None,
-    se: bool | None = None,
-    stem: str = "two_conv",
-    head: str = "group_deconv",
-    ratios: Sequence[int] = (2, 8, 2, 2),
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    post_add_relu: bool | None = None,
-    final_conv_kernel: int = 1,
-    blocks: Sequence[int] | None = None,
-    width: float = 1.0,
-) -> FLPN:
-    """FLPN with SResNet-152 ([3, 8, 36, 3]): 22.51M params, 2.90 GMACs at 256×192 (paper 22.5M / 2.8G)."""
-    return _flpn(152, **_locals_without_depth(locals()))
-
-
-def _locals_without_depth(values: dict) -> dict:
-    return {k: v for k, v in values.items() if k != "depth"}
+    ``blocks=(1, 1, 1, 1), width=0.5``); they are quickstart/edge options, not the paper's models.
+    """,
+)  # fmt: skip
+flpn_sres101 = depth_variant(
+    FLPN, 101, "flpn_sres101",
+    "FLPN with SResNet-101 ([3, 4, 23, 3]): 16.99M params, 2.15 GMACs at 256×192 (paper 17.0M / 2.0G).",
+)  # fmt: skip
+flpn_sres152 = depth_variant(
+    FLPN, 152, "flpn_sres152",
+    "FLPN with SResNet-152 ([3, 8, 36, 3]): 22.51M params, 2.90 GMACs at 256×192 (paper 22.5M / 2.8G).",
+)  # fmt: skip

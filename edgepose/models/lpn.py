@@ -43,6 +43,7 @@ from edgepose.models.heads import (
     init_head,
     make_final,
 )
+from edgepose.models.variants import depth_variant
 
 __all__ = ["LPN", "LightweightBottleneck", "lpn50", "lpn101", "lpn152"]
 
@@ -133,46 +134,13 @@ class LPN(TopDownHeatmapNet):
         init_head(self.head, self.final)
 
 
-def lpn50(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    gc: bool = True,
-    head: str = "group_deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 2,
-    head_pointwise: bool = True,
-    final_conv_kernel: int = 1,
-) -> LPN:
-    """LPN-50: 2.911M params, 1.008 HR-1024 GFLOPs at 256×192 (paper 2.9M / 1.0G)."""
-    return LPN(depth=50, **locals())
-
-
-def lpn101(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    gc: bool = True,
-    head: str = "group_deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 2,
-    head_pointwise: bool = True,
-    final_conv_kernel: int = 1,
-) -> LPN:
-    """LPN-101: 5.354M params, 1.414 HR-1024 GFLOPs at 256×192 (paper 5.3M / 1.4G)."""
-    return LPN(depth=101, **locals())
-
-
-def lpn152(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    gc: bool = True,
-    head: str = "group_deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 2,
-    head_pointwise: bool = True,
-    final_conv_kernel: int = 1,
-) -> LPN:
-    """LPN-152: 7.378M params, 1.823 HR-1024 GFLOPs at 256×192 (paper 7.4M / 1.8G)."""
-    return LPN(depth=152, **locals())
+lpn50 = depth_variant(
+    LPN, 50, "lpn50",
+    "LPN-50: 2.911M params, 1.008 HR-1024 GFLOPs at 256×192 (paper 2.9M / 1.0G).",
+)  # fmt: skip
+lpn101 = depth_variant(
+    LPN, 101, "lpn101", "LPN-101: 5.354M params, 1.414 HR-1024 GFLOPs at 256×192 (paper 5.3M / 1.4G)."
+)
+lpn152 = depth_variant(
+    LPN, 152, "lpn152", "LPN-152: 7.378M params, 1.823 HR-1024 GFLOPs at 256×192 (paper 7.4M / 1.8G)."
+)

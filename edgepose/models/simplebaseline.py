@@ -34,6 +34,7 @@ from edgepose.models.heads import (
     init_head,
     make_final,
 )
+from edgepose.models.variants import depth_variant
 
 __all__ = ["SimpleBaseline", "simplebaseline_r50", "simplebaseline_r101", "simplebaseline_r152"]
 
@@ -99,49 +100,21 @@ class SimpleBaseline(TopDownHeatmapNet):
         init_head(self.head, self.final)
 
 
-def simplebaseline_r50(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    stem: str = "maxpool",
-    head: str = "deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    final_conv_kernel: int = 1,
-    gc: bool = False,
-) -> SimpleBaseline:
-    """SimpleBaseline-R50: 34.00M params, 5.43 GMACs, 8.99 HR-1024 GFLOPs at 256×192 (paper 34.0M / 8.9G)."""
-    return SimpleBaseline(depth=50, **locals())
-
-
-def simplebaseline_r101(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    stem: str = "maxpool",
-    head: str = "deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    final_conv_kernel: int = 1,
-    gc: bool = False,
-) -> SimpleBaseline:
-    """SimpleBaseline-R101: 52.99M params, 12.38 HR-1024 GFLOPs at 256×192 (paper 53.0M / 12.4G)."""
-    return SimpleBaseline(depth=101, **locals())
-
-
-def simplebaseline_r152(
-    *,
-    num_keypoints: int = 17,
-    input_size: Sequence[int] = (256, 192),
-    stem: str = "maxpool",
-    head: str = "deconv",
-    deconv_channels: int = 256,
-    num_deconv_layers: int = 3,
-    head_pointwise: bool = False,
-    final_conv_kernel: int = 1,
-    gc: bool = False,
-) -> SimpleBaseline:
-    """SimpleBaseline-R152: 68.64M params, 15.76 HR-1024 GFLOPs at 256×192 (paper 68.6M / 15.7G)."""
-    return SimpleBaseline(depth=152, **locals())
+simplebaseline_r50 = depth_variant(
+    SimpleBaseline,
+    50,
+    "simplebaseline_r50",
+    "SimpleBaseline-R50: 34.00M params, 5.43 GMACs, 8.99 HR-1024 GFLOPs at 256×192 (paper 34.0M / 8.9G).",
+)
+simplebaseline_r101 = depth_variant(
+    SimpleBaseline,
+    101,
+    "simplebaseline_r101",
+    "SimpleBaseline-R101: 52.99M params, 12.38 HR-1024 GFLOPs at 256×192 (paper 53.0M / 12.4G).",
+)
+simplebaseline_r152 = depth_variant(
+    SimpleBaseline,
+    152,
+    "simplebaseline_r152",
+    "SimpleBaseline-R152: 68.64M params, 15.76 HR-1024 GFLOPs at 256×192 (paper 68.6M / 15.7G).",
+)
