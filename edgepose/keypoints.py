@@ -49,6 +49,20 @@ MPII_SKELETON: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 MPII_HEAD_TOP, MPII_UPPER_NECK = 9, 8
 
+# ---------------------------------------------------------------------------------------------- LSP-14
+# Leeds Sports Pose (LSP and LSPet) joint order, as in the datasets' README.
+LSP_KEYPOINTS: tuple[str, ...] = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
+    "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "neck", "head_top",
+)  # fmt: skip
+LSP_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (6, 11), (7, 10), (8, 9))
+LSP_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (3, 4), (4, 5), (2, 3), (2, 8), (3, 9), (8, 9), (6, 7), (7, 8), (9, 10), (10, 11),
+    (12, 13), (8, 12), (9, 12),
+)  # fmt: skip
+# PCK's normaliser on LSP: the torso diameter, from the left shoulder to the right hip.
+LSP_LEFT_SHOULDER, LSP_RIGHT_HIP = 9, 2
+
 # ------------------------------------------------------------------------------------ OpenPose-18 (PAF)
 OPENPOSE_KEYPOINTS: tuple[str, ...] = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
@@ -130,12 +144,13 @@ class KeypointSpec:
 
 COCO = KeypointSpec("coco", COCO_KEYPOINTS, COCO_FLIP_PAIRS, COCO_SKELETON, COCO_SIGMAS)
 MPII = KeypointSpec("mpii", MPII_KEYPOINTS, MPII_FLIP_PAIRS, MPII_SKELETON)
+LSP = KeypointSpec("lsp", LSP_KEYPOINTS, LSP_FLIP_PAIRS, LSP_SKELETON)
 OPENPOSE = KeypointSpec("openpose18", OPENPOSE_KEYPOINTS, OPENPOSE_FLIP_PAIRS, OPENPOSE_LIMBS)
-KEYPOINT_SPECS: dict[str, KeypointSpec] = {s.name: s for s in (COCO, MPII, OPENPOSE)}
+KEYPOINT_SPECS: dict[str, KeypointSpec] = {s.name: s for s in (COCO, MPII, LSP, OPENPOSE)}
 
 
 def get_keypoint_spec(name: str) -> KeypointSpec:
-    """Look a keypoint set up by name ('coco', 'mpii', 'openpose18')."""
+    """Look a keypoint set up by name ('coco', 'mpii', 'lsp', 'openpose18')."""
     try:
         return KEYPOINT_SPECS[name]
     except KeyError:

@@ -1,4 +1,4 @@
-"""Top-down datasets (COCO and MPII): one person per item, cropped, augmented and encoded as heatmaps.
+"""Top-down datasets (COCO, MPII and LSP/LSPet): one person per item, cropped, augmented and encoded as heatmaps.
 
 Each item is a dict:
 
@@ -39,6 +39,7 @@ import numpy as np
 
 from edgepose.codecs.heatmap import CODECS, HeatmapCodec
 from edgepose.data.coco import load_coco_keypoints, load_detections
+from edgepose.data.lspet import LSPET_VAL_RANGE, image_box, joints_box, load_lsp, torso_size
 from edgepose.data.mpii import load_mpii
 from edgepose.data.transforms import (
     PIXEL_STD,
@@ -55,11 +56,12 @@ from edgepose.data.transforms import (
     sanitize_box,
 )
 from edgepose.errors import ConfigError, DataError
-from edgepose.keypoints import COCO, MPII, KeypointSpec
+from edgepose.keypoints import COCO, LSP, MPII, KeypointSpec
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("coco", "mpii")
+DATASETS = ("coco", "mpii", "lspet")
+LSP_BOXES = ("image", "joints")  # the person box of an LSP item: the whole image, or the labelled joints
 
 
 @dataclass
@@ -67,7 +69,7 @@ class TopdownDataConfig:
     """The ``data:`` section of a top-down experiment. Paths: see :func:`edgepose.engine.config.resolve_path`
     (``~`` and ``$VARS`` expanded; relative paths against the config file's folder)."""
 
-    dataset: str = "coco"  # coco | mpii
+    dataset: str = "coco"  # coco | mpii | lspet
     train_ann: str | None = None
     train_images: str | None = None
     val_ann: str | None = None
@@ -84,6 +86,13 @@ class TopdownDataConfig:
     num_joints_half_body: int = 8
     max_images: int | None = None  # keep only the first N images (sorted ids), for smoke runs
     min_keypoints: int = 1  # training persons need at least this many labelled keypoints
+    # lspet only: *_ann is joints.mat, *_images the images/ folder. The person box of evaluation items
+    # ("image": the whole image, as `edgepose pck` and `edgepose predict` use by default; "joints": the
+    # labelled joints), the boxes each training image contributes (one item per box kind), and the 1-based
+    # inclusive image range held out for validation (training uses every other image present).
+    box: str = "image"
+    train_boxes: list[str] = field(default_factory=lambda: ["image", "joints"])
+    val_range: list[int] = field(default_factory=lambda: list(LSPET_VAL_RANGE))
 
     def __post_init__(self) -> None:
         self.validate()
@@ -113,10 +122,16 @@ class TopdownDataConfig:
             raise bad("max_images", "must be >= 1 or null")
         if self.min_keypoints < 0:
             raise bad("min_keypoints", "must be >= 0")
+        if self.box not in LSP_BOXES:
+            raise bad("box", f"is not one of {', '.join(LSP_BOXES)}")
+        if not self.train_boxes or any(b not in LSP_BOXES for b in self.train_boxes):
+            raise bad("train_boxes", f"must be a non-empty list of {', '.join(LSP_BOXES)}")
+        if len(self.val_range) != 2 or not 1 <= self.val_range[0] <= self.val_range[1]:
+            raise bad("val_range", "must be [FIRST, LAST], 1-based and inclusive")
 
     @property
     def keypoint_spec(self) -> KeypointSpec:
-        return COCO if self.dataset == "coco" else MPII
+        return {"coco": COCO, "mpii": MPII, "lspet": LSP}[self.dataset]
 
     def make_codec(self, kind: str | None = None) -> HeatmapCodec:
         return HeatmapCodec(
@@ -134,7 +149,8 @@ class PersonRecord:
     scale: np.ndarray
     joints: np.ndarray
     score: float = 1.0
-    head_size: float = 0.0
+    head_size: float = 0.0  # MPII: PCKh's head size; LSP: PCK's torso diameter
+    box: str | None = None  # "image" / "joints": the crop is derived from the loaded image (center/scale unset)
 
 
 _EXPECTED_SKIPS = ("crowd region", "persons with too few keypoints", "not a person")
@@ -250,6 +266,43 @@ def mpii_records(
     return records
 
 
+def lspet_records(
+    joints_mat: str | Path,
+    image_root: str | Path,
+    *,
+    train: bool,
+    boxes: Sequence[str] = ("image",),
+    val_range: Sequence[int] = LSPET_VAL_RANGE,
+    max_images: int | None = None,
+) -> list[PersonRecord]:
+    """LSP/LSPet crops: the training images (everything present outside ``val_range``) or the validation
+    images, one record per image and box kind. The crop is computed when the image is loaded (the whole image
+    needs its size); ``head_size`` carries PCK's torso diameter. Image ids are the 1-based image numbers."""
+    lo, hi = int(val_range[0]), int(val_range[1])
+    if train:
+        people = load_lsp(joints_mat, image_root, exclude=(lo, hi))
+    else:
+        people = load_lsp(joints_mat, image_root, first=lo, last=hi)
+    if max_images:
+        people = people[:max_images]
+    zero = np.zeros(2)
+    return [
+        PersonRecord(p.image, p.number, zero, zero, p.joints, 1.0, torso_size(p.joints), box=kind)
+        for p in people
+        for kind in boxes
+    ]
+
+
+def record_crop(record: PersonRecord, image_width: int, image_height: int, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) of a record: its own, or the whole image's / the labelled joints' box for LSP items."""
+    if record.box is None:
+        return record.center.copy(), record.scale.copy()
+    box = joints_box(record.joints, image_width, image_height) if record.box == "joints" else None
+    if box is None:  # fewer than two labelled joints: the whole image
+        box = image_box(image_width, image_height)
+    return box_to_center_scale(box, aspect)
+
+
 def worker_init_fn(worker_id: int) -> None:
     """Seed ``random`` and numpy's legacy RNG of a DataLoader worker from its torch seed (base + worker id)."""
     try:
@@ -334,13 +387,14 @@ class TopdownDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         rec = self.records[index]
         image = read_image_rgb(rec.image_path)
-        joints, center, scale = rec.joints.copy(), rec.center.copy(), rec.scale.copy()
+        h, w = self.codec.input_size
+        center, scale = record_crop(rec, image.shape[1], image.shape[0], w / h)
+        joints = rec.joints.copy()
         rot, flipped = 0.0, False
         if self.train:
             joints, center, scale, rot, flipped = self.augment(_item_rng(), joints, center, scale, image.shape[1])
             if flipped:
                 image = flip_image(image)
-        h, w = self.codec.input_size
         crop = crop_image(image, get_affine_transform(center, scale, rot, (w, h)), (w, h))
         crop_joints = joints_to_crop(joints, center, scale, rot, (h, w))
         if self.train:
@@ -389,9 +443,14 @@ def build_topdown_dataset(
             min_keypoints=cfg.min_keypoints,
             covered_ids=covered,
         )
+    elif det_file is not None:
+        raise ConfigError(f"detector boxes are only supported for COCO; {cfg.dataset} evaluates with its own crops")
+    elif cfg.dataset == "lspet":
+        boxes = cfg.train_boxes if train else [cfg.box]
+        records = lspet_records(
+            ann, images, train=train, boxes=boxes, val_range=cfg.val_range, max_images=cfg.max_images
+        )
     else:
-        if det_file is not None:
-            raise ConfigError("detector boxes are only supported for COCO; MPII evaluates with its annotated crops")
         records = mpii_records(ann, images, train=train, max_images=cfg.max_images)
     dataset = TopdownDataset(
         records, codec, cfg.keypoint_spec, train=train, cfg=cfg, source=det_file or ann, check_images=check_images

@@ -37,6 +37,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 UPPER_BODY_IDS: dict[str, tuple[int, ...]] = {
     "coco": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
     "mpii": (7, 8, 9, 10, 11, 12, 13, 14, 15),
+    "lsp": (6, 7, 8, 9, 10, 11, 12, 13),
 }
 
 

@@ -120,7 +120,7 @@ class TopdownTask:
         if not self.eval_cfg.use_gt_boxes and self.data.dataset != "coco":
             raise ConfigError("config key 'eval.use_gt_boxes': detector boxes are only supported for COCO")
         self.spec: KeypointSpec = self.data.keypoint_spec
-        self.primary_metric = "AP" if self.data.dataset == "coco" else "PCKh"
+        self.primary_metric = {"coco": "AP", "mpii": "PCKh", "lspet": "PCK@0.2"}[self.data.dataset]
         self.codec = self.data.make_codec()
         self.eval_codec = HeatmapCodec(
             input_size=tuple(self.data.input_size),
@@ -261,6 +261,8 @@ class TopdownTask:
         out_dir = Path(out_dir)
         if self.data.dataset == "mpii":
             return self._evaluate_mpii(preds, out_dir)
+        if self.data.dataset == "lspet":
+            return self._evaluate_lsp(preds, out_dir)
         return self._evaluate_coco(preds, out_dir, getattr(dataset, "image_ids", None))
 
     def _evaluate_coco(
@@ -281,15 +283,25 @@ class TopdownTask:
         log.info("COCO keypoint evaluation (%d results -> %s):\n%s", len(results), path, res.summary)
         return dict(res.metrics)
 
-    def _evaluate_mpii(self, preds: list[dict[str, Any]], out_dir: Path) -> dict[str, float]:
-        from edgepose.config import atomic_write_text
+    def _evaluate_lsp(self, preds: list[dict[str, Any]], out_dir: Path) -> dict[str, float]:
+        """PCK@0.2 / PCK@0.1 / AUC against the torso diameter; per-joint PCK@0.2 as ``PCK@0.2/<joint>``."""
+        from edgepose.evaluation.pck import format_pck, pck_metrics
 
         pred = np.stack([p["keypoints"][:, :2] for p in preds])
         gt = np.stack([p["gt_joints"] for p in preds])
-        head = np.array([p["head_size"] for p in preds])
-        metrics = pckh_metrics(pred, gt[..., :2], gt[..., 2] > 0, head)
-        log.info("MPII PCKh:\n%s", format_pckh(pred, gt[..., :2], gt[..., 2] > 0, head))
+        torso = np.array([p["head_size"] for p in preds])
+        m = pck_metrics(pred, gt[..., :2], gt[..., 2] > 0, torso, self.spec.names)
+        log.info("LSP PCK (%d people):\n%s", len(preds), format_pck(m))
+        self._write_keypoints(preds, out_dir)
+        flat = {k: float(v) for k, v in m.items() if k != "per_joint"}
+        flat.update({f"PCK@0.2/{name}": v for name, v in m["per_joint"].items()})
+        return flat
+
+    @staticmethod
+    def _write_keypoints(preds: list[dict[str, Any]], out_dir: Path) -> None:
         import json
+
+        from edgepose.config import atomic_write_text
 
         atomic_write_text(
             out_dir / "keypoints_val_results.json",
@@ -297,6 +309,14 @@ class TopdownTask:
                 [{"index": p["index"], "image_id": p["image_id"], "keypoints": p["keypoints"].tolist()} for p in preds]
             ),
         )
+
+    def _evaluate_mpii(self, preds: list[dict[str, Any]], out_dir: Path) -> dict[str, float]:
+        pred = np.stack([p["keypoints"][:, :2] for p in preds])
+        gt = np.stack([p["gt_joints"] for p in preds])
+        head = np.array([p["head_size"] for p in preds])
+        metrics = pckh_metrics(pred, gt[..., :2], gt[..., 2] > 0, head)
+        log.info("MPII PCKh:\n%s", format_pckh(pred, gt[..., :2], gt[..., 2] > 0, head))
+        self._write_keypoints(preds, out_dir)
         return metrics
 
 
