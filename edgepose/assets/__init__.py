@@ -42,5 +42,5 @@ def demo_photos() -> list[Path]:
     """The bundled demo photos, sorted by name."""
     photos = sorted(p for p in PHOTOS_DIR.glob("*.jpg"))
     if not photos:
-        raise EdgeposeError("the bundled demo photos are missing from this installation (reinstall edgepose)", PHOTOS_DIR)
+        raise EdgeposeError("the bundled demo photos are missing (reinstall edgepose)", PHOTOS_DIR)
     return photos

@@ -293,7 +293,9 @@ def lspet_records(
     ]
 
 
-def record_crop(record: PersonRecord, image_width: int, image_height: int, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+def record_crop(
+    record: PersonRecord, image_width: int, image_height: int, aspect: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(center, scale) of a record: its own, or the whole image's / the labelled joints' box for LSP items."""
     if record.box is None:
         return record.center.copy(), record.scale.copy()
