@@ -33,6 +33,15 @@ def coco_mini(shared_data: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def lspet(shared_data: Path) -> Path:
+    """The real LSPet folder (joints.mat and images/im00001.jpg ...)."""
+    path = shared_data / "lspet"
+    if not (path / "joints.mat").is_file() or not (path / "images").is_dir():
+        pytest.skip(f"LSPet not found under {path}")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _small_torch() -> None:
     """Few threads and a fixed seed: CI has 2 cores and every test must be reproducible."""
