@@ -28,3 +28,7 @@ class DataError(EdgeposeError):
 
 class CheckpointError(EdgeposeError):
     """A checkpoint or weights file that is missing, corrupt, or does not fit the model."""
+
+
+class TrainingError(EdgeposeError):
+    """Training cannot continue (a diverged loss, an empty dataset, no trainable parameters, ...)."""

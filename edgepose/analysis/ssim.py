@@ -489,7 +489,8 @@ def image_batches(files: Sequence[str], input_size: Sequence[int], batch_size: i
     """Whole images resized to ``input_size`` (H, W), RGB, ImageNet-normalised, in batches."""
     import cv2
 
-    from edgepose.data.transforms import normalize_image, read_image_rgb
+    from edgepose.data.transforms import read_image_rgb
+    from edgepose.geometry import normalize_image
 
     h, w = int(input_size[0]), int(input_size[1])
     buf: list[np.ndarray] = []
@@ -531,13 +532,8 @@ def person_crops(ann_file: str, image_root: str, input_size: Sequence[int], max_
 def crop_batches(crops: Sequence[tuple[str, np.ndarray]], input_size: Sequence[int],
                  batch_size: int = 8) -> Iterable[torch.Tensor]:  # fmt: skip
     """Top-down crops of person boxes (padded to the input aspect ratio, x1.25), RGB, ImageNet-normalised."""
-    from edgepose.data.transforms import (
-        box_to_center_scale,
-        crop_image,
-        get_affine_transform,
-        normalize_image,
-        read_image_rgb,
-    )
+    from edgepose.data.transforms import read_image_rgb
+    from edgepose.geometry import box_to_center_scale, crop_image, get_affine_transform, normalize_image
 
     h, w = int(input_size[0]), int(input_size[1])
     buf: list[np.ndarray] = []

@@ -1,7 +1,7 @@
 """``edgepose evaluate-results``: score any COCO keypoint results file with the official COCOeval.
 
-Prints COCOeval's own summary (the figures are pycocotools' — faster-coco-eval is used when installed, it
-gives the same numbers) followed by a one-line table, or with ``--json`` one JSON object of the ten statistics
+Prints COCOeval's own summary (pycocotools, the reference; ``--backend faster_coco_eval`` gives the same
+figures faster) followed by a one-line table, or with ``--json`` one JSON object of the ten statistics
 (AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL) at full precision. Malformed files are reported on one line.
 """
 
@@ -23,16 +23,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         choices=("auto", "pycocotools", "faster_coco_eval"),
-        default="auto",
-        help="COCOeval implementation (auto: faster-coco-eval if installed, else pycocotools)",
+        default="pycocotools",
+        help="COCOeval implementation (default pycocotools, the reference; auto: faster-coco-eval if installed)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object of the ten statistics")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgepose.data.coco import read_json, validate_coco_keypoints
     from edgepose.evaluation.coco import STAT_NAMES, evaluate_keypoints
 
+    # the ground truth is checked like every other annotation file: NaN keypoints would make COCOeval score
+    # junk results as good ones without a word
+    validate_coco_keypoints(read_json(args.ann), args.ann)
     res = evaluate_keypoints(args.ann, args.results, backend=args.backend)
     if args.json:
         print(json.dumps({k: res.metrics[k] for k in STAT_NAMES}))

@@ -18,7 +18,17 @@ import json
 import sys
 from pathlib import Path
 
+from edgepose.cli.checks import check_int, output_file
 from edgepose.errors import ConfigError
+
+
+def _stage(command: str):
+    """A progress printer: ``edgepose export: <stage>`` lines on stderr (stdout stays for the result/JSON)."""
+
+    def say(message: str) -> None:
+        print(f"edgepose {command}: {message} ...", file=sys.stderr, flush=True)
+
+    return say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +79,14 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.export.onnx import export_onnx
     from edgepose.models import MODEL_TABLE
 
+    if args.input_size is not None and min(args.input_size) < 1:
+        h, w = args.input_size
+        raise ConfigError(f"--input-size must be two positive numbers H W, got {h} {w}")
+    check_int(args.opset, "--opset", minimum=7)
+    output_file(args.out, "--out")
+    say = _stage("export")
     target = Path(args.model)
+    say(f"loading {args.model}")
     is_ckpt = target.suffix in (".pt", ".pth", ".ckpt") or (target.exists() and args.model not in MODEL_TABLE)
     if is_ckpt:
         model, ckpt = load_model(None, target, parse_overrides(args.overrides))
@@ -84,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         result = export_onnx(
             model, args.out, input_size=size, opset=args.opset, dynamic_batch=args.dynamic_batch, slim=args.slim,
-            check=args.check, exporter=args.exporter, codec=args.codec or config_codec(config),
+            check=args.check, exporter=args.exporter, codec=args.codec or config_codec(config), log=say,
         )  # fmt: skip
     for w in caught:
         if "onnxslim" in str(w.message):
@@ -106,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
 def run_quantize(args: argparse.Namespace) -> int:
     from edgepose.export.quantize import quantize_onnx
 
+    check_int(args.max_images, "--max-images")
+    output_file(args.out, "--out")
     report = quantize_onnx(
         args.model, args.out, args.calib, max_images=args.max_images, per_channel=args.per_channel,
-        reduce_range=args.reduce_range,
+        reduce_range=args.reduce_range, log=_stage("quantize"),
     )  # fmt: skip
+    if report.advice:
+        print(f"edgepose quantize: warning: {report.advice}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json()))
     else:

@@ -17,10 +17,12 @@ from edgepose import __version__
 from edgepose.cli import (
     bench,
     complexity,
+    demo,
     evaluate,
     export,
     models,
     oracle,
+    pck,
     predict,
     quickstart,
     ssim,
@@ -30,7 +32,9 @@ from edgepose.cli import (
 from edgepose.errors import EdgeposeError
 
 # The order here is the order of `edgepose --help`.
-COMMAND_MODULES = (quickstart, models, complexity, bench, synth, train, evaluate, oracle, predict, export, ssim)
+COMMAND_MODULES = (
+    demo, quickstart, models, complexity, bench, synth, train, evaluate, pck, oracle, predict, export, ssim,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,78 +1,46 @@
-"""`edgepose quickstart`: the whole top-down pipeline end to end on a laptop CPU in about ten minutes.
+"""`edgepose quickstart`: train a small FLPN end to end on a laptop CPU, evaluate it, and write a report.
 
-1. draws a synthetic COCO-format dataset of people (:mod:`edgepose.data.synthetic`; cached between runs),
-2. trains a reduced FLPN (SResNet with one Smart bottleneck per stage at half width, GC blocks, two-conv stem,
-   group-deconvolution head: ``flpn_sres50(blocks=(1, 1, 1, 1), width=0.5)``, 1.2M parameters) at 128x96
-   with the training engine (about 1100 steps of 32 crops),
-3. evaluates it on the synthetic validation split (GT boxes, flip test, OKS rescoring + NMS, COCOeval),
-4. writes ``report.md`` and ``metrics.json`` beside the trainer's output (plots, checkpoints, logs).
+It trains on **real people** when it finds an LSPet folder (``$EDGEPOSE_DATA/lspet``, else ``../shared/data/lspet``
+beside the current folder or the source checkout, else ``--lspet-root DIR``), and on **synthetic people** otherwise,
+and says which one up front:
+
+* **LSPet** (``edgepose/configs/quickstart_lspet.yaml``): the shipped model's recipe at a quickstart budget -- the
+  reduced FLPN (``flpn_sres50(blocks=(1, 1, 1, 1), width=0.5)``, 1.2M parameters) at 128x128 on the first 1600
+  training images (each as a whole-image item and a labelled-joints item), 6 epochs of 100 steps of 32 crops,
+  scored with PCK@0.2 on validation images 8501-8600 with the whole image as the box (flip test).
+* **synthetic** (``edgepose/configs/quickstart.yaml``): draws a COCO-format dataset of synthetic people
+  (:mod:`edgepose.data.synthetic`; cached between runs), trains the same network at 128x96 (12 epochs of 93 steps),
+  and scores COCO AP on the synthetic validation split with ground-truth boxes.
+
+The experiments are the YAML files in the installed package (``edgepose/configs/``), read here; the repository's
+``configs/quickstart*.yaml`` inherit them with ``base:`` and only set data paths, so the two cannot drift.
 
 Layout of ``--out`` (default ``output/quickstart``)::
 
-    data/               the synthetic dataset (images/, annotations/person_keypoints_{train,val}.json)
-    train/              the trainer's folder: config.yaml, steps.csv, epochs.csv, plots/, last.pt, best.pt
-    report.md           what was done, how long it took, the figures, and what to run next
+    data/               synthetic only: the drawn dataset (images/, annotations/person_keypoints_{train,val}.json)
+    train/              the trainer's folder: config.yaml, steps.csv, epochs.csv, plots/, last.pt, best.pt, eval/
+    predictions.jpg     the trained model's poses on a few validation images
+    report.md           what was done, how long it took, the figures, the picture, and what to run next
     metrics.json        final metrics and timings
 
-The experiment is :data:`QUICKSTART` (``configs/quickstart.yaml`` is the same experiment as a file);
-``--tiny`` shrinks it to a smoke run of well under a minute (used by the test suite).
+``--tiny`` shrinks either recipe to a smoke run of seconds (used by the test suite; its scores mean nothing).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-# The quickstart experiment. Data paths are relative to the --out folder (the config's config_dir).
-QUICKSTART: dict[str, Any] = {
-    "name": "quickstart",
-    "task": "topdown",
-    "model": {
-        "name": "flpn_sres50",
-        "overrides": {"input_size": [128, 96], "blocks": [1, 1, 1, 1], "width": 0.5, "deconv_channels": 128},
-    },
-    "data": {
-        "dataset": "coco",
-        "train_ann": "data/annotations/person_keypoints_train.json",
-        "train_images": "data/images",
-        "val_ann": "data/annotations/person_keypoints_val.json",
-        "val_images": "data/images",
-        "input_size": [128, 96],
-        "heatmap_stride": 4,
-        "sigma": 2.0,
-        "codec": "dark",
-        "scale_factor": 0.25,
-        "rotation_factor": 20.0,
-        "rotation_prob": 0.5,
-        "flip": True,
-        "half_body_prob": 0.0,
-    },
-    "eval": {"flip_test": True, "use_gt_boxes": True},
-    "train": {
-        "epochs": 12,
-        "batch_size": 32,
-        "optimizer": "adam",
-        "lr": 2.0e-3,
-        "weight_decay": 0.0,
-        "lr_milestones": [9],
-        "lr_gamma": 0.1,
-        "warmup_steps": 30,
-        "workers": 1,
-        "seed": 0,
-        "amp": False,
-        "eval_every": 4,
-        "log_every": 10,
-        "device": "cpu",
-        "channels_last": True,
-    },
-}
+from edgepose.errors import ConfigError, DataError
 
-# The synthetic dataset (edgepose.data.synthetic.SynthConfig keys).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = {"synthetic": CONFIG_DIR / "quickstart.yaml", "lspet": CONFIG_DIR / "quickstart_lspet.yaml"}
+
+# The synthetic dataset (edgepose.data.synthetic.SynthConfig keys): the generator's settings, not the experiment's.
 SYNTH: dict[str, Any] = {
     "images": 1600,
     "seed": 0,
@@ -90,25 +58,116 @@ SYNTH: dict[str, Any] = {
     "val_fraction": 120 / 1600,
 }
 
-# --tiny: a smoke run for tests and CI (seconds, not minutes); AP is a number, not a result.
+# --tiny: a smoke run for tests and CI (seconds, not minutes); the scores are numbers, not results.
 TINY_OVERRIDES: dict[str, Any] = {"train.epochs": 1, "train.max_steps_per_epoch": 3, "train.batch_size": 8,
                                   "train.eval_every": 1, "train.log_every": 1, "train.warmup_steps": 0,
                                   "train.workers": 0}  # fmt: skip
 TINY_SYNTH: dict[str, Any] = {"images": 24, "val_fraction": 4 / 24}
+TINY_LSPET: dict[str, Any] = {"data.max_images": 6}  # 6 training images (12 items), 6 validation images
+
+PREVIEW_IMAGES = 6  # validation images in predictions.jpg
+PREVIEW_HEIGHT = 200  # pixels per image in predictions.jpg
+PREVIEW_THRESHOLD = 0.2  # keypoint score to draw (the runtime's threshold for a found keypoint)
 
 
+# ------------------------------------------------------------------------------------------------ recipes
+def quickstart_dict(kind: str) -> dict[str, Any]:
+    """The quickstart experiment ``kind`` (``synthetic`` or ``lspet``) as read from the package's YAML."""
+    from edgepose.engine.config import read_experiment_dict
+
+    path = RECIPES[kind]
+    if not path.is_file():
+        raise ConfigError("the quickstart recipe is missing from this installation (reinstall edgepose)", path)
+    return read_experiment_dict(path)
+
+
+def quickstart_experiment(out_dir: str | Path, tiny: bool = False, overrides: Any = None, *,
+                          lspet_root: str | Path | None = None):  # fmt: skip
+    """The quickstart ExperimentConfig: synthetic data under ``out_dir``, or LSPet at ``lspet_root`` when given.
+
+    Relative data paths resolve against ``out_dir`` (where the synthetic data is drawn); the LSPet paths are set
+    to the folder found, absolute, so the saved ``train/config.yaml`` keeps working from anywhere.
+    """
+    from edgepose.engine.config import experiment_from_dict, normalize_overrides
+
+    kind = "lspet" if lspet_root is not None else "synthetic"
+    data = quickstart_dict(kind)
+    data["config_dir"] = str(Path(out_dir).resolve())
+    if lspet_root is not None:
+        root = Path(lspet_root).resolve()
+        data["data"].update(train_ann=str(root / "joints.mat"), val_ann=str(root / "joints.mat"),
+                            train_images=str(root / "images"), val_images=str(root / "images"))  # fmt: skip
+    merged = dict(TINY_OVERRIDES) if tiny else {}
+    if tiny and lspet_root is not None:
+        merged.update(TINY_LSPET)
+    merged.update(normalize_overrides(overrides))
+    return experiment_from_dict(data, merged)
+
+
+def lspet_candidates() -> list[Path]:
+    """Where the quickstart looks for LSPet, in order: ``$EDGEPOSE_DATA/lspet``, then ``../shared/data/lspet``
+    beside the current folder and beside the source checkout (an editable install run from elsewhere)."""
+    env = os.environ.get("EDGEPOSE_DATA")
+    if env:
+        return [Path(env) / "lspet"]
+    checkout = Path(__file__).resolve().parents[2]
+    found = [Path.cwd().parent / "shared" / "data" / "lspet", checkout.parent / "shared" / "data" / "lspet"]
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def check_lspet(root: Path, val_range: list[int]) -> int:
+    """The number of LSPet images in ``root``; DataError naming what is missing (joints.mat, images/, or the
+    validation images the quickstart scores)."""
+    from edgepose.data.lspet import load_lsp, resolve_lsp_root
+
+    mat, images = resolve_lsp_root(root)
+    load_lsp(mat, images, first=val_range[0], last=val_range[1])
+    return sum(1 for p in images.iterdir() if p.suffix.lower() == ".jpg")
+
+
+def choose_data(mode: str, explicit_root: str | None) -> tuple[str, Path | None, str]:
+    """``(kind, lspet_root, why)``: LSPet when ``mode`` allows it and a usable folder is found, else synthetic."""
+    if mode == "synthetic":
+        return "synthetic", None, "--data synthetic"
+    val_range = quickstart_dict("lspet")["data"]["val_range"]
+    candidates = [Path(explicit_root)] if explicit_root else lspet_candidates()
+    problems = []
+    for root in candidates:
+        if not root.is_dir():
+            problems.append(f"no folder {root}")
+            continue
+        try:
+            n = check_lspet(root, val_range)
+        except DataError as exc:
+            if mode == "lspet" or explicit_root:
+                raise
+            problems.append(str(exc))
+            continue
+        return "lspet", root, f"{n} LSPet images found in {root}"
+    if mode == "lspet" or explicit_root:
+        raise DataError(f"--data lspet: LSPet not found ({'; '.join(problems)}); set EDGEPOSE_DATA or --lspet-root")
+    return "synthetic", None, f"no LSPet folder ({'; '.join(problems)})"
+
+
+# ------------------------------------------------------------------------------------------------ command
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "quickstart",
-        help="synthetic data -> train a small FLPN -> evaluate -> report, on CPU in ~10 minutes",
-        description="Generate a synthetic people dataset, train a small FLPN on it, evaluate it (GT boxes, flip "
-        "test, COCO AP) and write report.md, metrics.json and plots into --out. Progress is shown throughout.",
+        help="train a small FLPN on real LSPet people (or synthetic ones) -> evaluate -> report, on CPU in minutes",
+        description="Train a small FLPN on LSPet's real photos when an LSPet folder is found ($EDGEPOSE_DATA/lspet "
+        "or ../shared/data/lspet), else on a synthetic people dataset it draws; evaluate it (PCK@0.2 on LSPet, "
+        "COCO AP on synthetic people) and write report.md, metrics.json, predictions.jpg and plots into --out. "
+        "Progress is shown throughout.",
     )
     p.add_argument("--out", default="output/quickstart", metavar="DIR", help="output folder (default: %(default)s)")
-    p.add_argument("--tiny", action="store_true", help="a smoke run of a few seconds (tests/CI); AP is meaningless")
-    p.add_argument("--images", type=int, default=None, help=f"synthetic images (default {SYNTH['images']})")
-    p.add_argument("--epochs", type=int, default=None,
-                   help=f"training epochs (default {QUICKSTART['train']['epochs']})")  # fmt: skip
+    p.add_argument("--data", choices=("auto", "lspet", "synthetic"), default="auto",
+                   help="auto (default): LSPet if found, else synthetic people")  # fmt: skip
+    p.add_argument("--lspet-root", metavar="DIR", help="the LSPet folder (joints.mat + images/) to train on")
+    p.add_argument("--tiny", action="store_true", help="a smoke run of seconds (tests/CI); scores are meaningless")
+    p.add_argument("--images", type=int, default=None,
+                   help=f"training images: LSPet's first N (default: the recipe's data.max_images) or the "
+                   f"synthetic images drawn (default {SYNTH['images']})")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's, 6 / 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted quickstart in --out")
@@ -116,17 +175,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="override experiment keys, e.g. train.epochs=4 train.device=cuda")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
-
-
-def quickstart_experiment(out_dir: str | Path, tiny: bool = False, overrides: Any = None):
-    """The quickstart ExperimentConfig with data paths under ``out_dir``."""
-    from edgepose.engine.config import experiment_from_dict, normalize_overrides
-
-    data = copy.deepcopy(QUICKSTART)
-    data["config_dir"] = str(Path(out_dir).resolve())
-    merged = dict(TINY_OVERRIDES) if tiny else {}
-    merged.update(normalize_overrides(overrides))
-    return experiment_from_dict(data, merged)
 
 
 def _cpu_seconds() -> float:
@@ -146,74 +194,185 @@ def _say(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from edgepose.data.synthetic import SynthConfig, ensure_dataset
     from edgepose.engine.logging import write_json
     from edgepose.engine.trainer import train_experiment
 
+    for name in ("images", "epochs", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {value}")
     started = time.time()
+    kind, lspet_root, why = choose_data(args.data, args.lspet_root)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = not args.no_progress
+    if kind == "lspet":
+        _say(f"quickstart on REAL people: {why} -> training on LSPet photos, scored with PCK@0.2")
+    else:
+        _say(f"quickstart on SYNTHETIC people: {why} -> drawing a synthetic dataset, scored with COCO AP "
+             "(set EDGEPOSE_DATA to a folder holding lspet/ to train on real photos)")  # fmt: skip
 
     # 1. data
-    synth = {**SYNTH, **(TINY_SYNTH if args.tiny else {}), "seed": args.seed}
-    if args.images:
-        synth["images"] = args.images
-    synth_cfg = SynthConfig(**synth)
-    n_train, n_val = synth_cfg.split_sizes()
-    _say(f"[1/3] synthetic dataset: {n_train} train + {n_val} val images of {synth_cfg.width}x{synth_cfg.height} "
-         f"-> {out / 'data'}")  # fmt: skip
+    overrides = list(args.overrides)
     t0 = time.time()
-    data_info = ensure_dataset(out / "data", synth_cfg, progress=progress)
+    data_info: dict[str, Any] = {}
+    synth: dict[str, Any] | None = None
+    if kind == "synthetic":
+        from edgepose.data.synthetic import SynthConfig, ensure_dataset
+
+        synth = {**SYNTH, **(TINY_SYNTH if args.tiny else {}), "seed": args.seed}
+        if args.images:
+            synth["images"] = args.images
+        synth_cfg = SynthConfig(**synth)
+        n_train, n_val = synth_cfg.split_sizes()
+        _say(f"[1/4] synthetic dataset: {n_train} train + {n_val} val images of {synth_cfg.width}x"
+             f"{synth_cfg.height} -> {out / 'data'}")  # fmt: skip
+        data_info = ensure_dataset(out / "data", synth_cfg, progress=progress)
+        if data_info.get("cached"):
+            _say("      (reusing the identical dataset already there)")
+    elif args.images:
+        overrides.append(f"data.max_images={args.images}")
     data_seconds = time.time() - t0
-    if data_info.get("cached"):
-        _say("      (reusing the identical dataset already there)")
 
     # 2. training (the trainer evaluates after the last epoch)
-    overrides = list(args.overrides)
     if args.epochs:
         overrides.append(f"train.epochs={args.epochs}")
-        if not args.tiny:  # keep the lr drop at 3/4 of the schedule
-            overrides.append(f"train.lr_milestones=[{max(1, round(args.epochs * 0.75))}]")
+        if not args.tiny:  # keep the lr drop at the recipe's place in the schedule
+            overrides.append(f"train.lr_milestones=[{_milestone(kind, args.epochs)}]")
     overrides.append(f"train.seed={args.seed}")
-    cfg = quickstart_experiment(out, tiny=args.tiny, overrides=overrides)
+    cfg = quickstart_experiment(out, tiny=args.tiny, overrides=overrides, lspet_root=lspet_root)
+    if kind == "lspet":
+        lo, hi = cfg.data["val_range"]
+        _say(f"[1/4] LSPet at {lspet_root}: the first {cfg.data['max_images']} training images x "
+             f"{len(cfg.data['train_boxes'])} boxes ({', '.join(cfg.data['train_boxes'])}); validation images "
+             f"{lo}-{hi}, whole-image boxes")  # fmt: skip
+        data_info = {"root": str(lspet_root), "train_images": cfg.data["max_images"], "val_range": [lo, hi]}
     from edgepose.models import build_model
 
     params = sum(p.numel() for p in build_model(cfg.model.name, **cfg.model.overrides).parameters())
     t = cfg.train
-    _say(f"[2/3] training {cfg.model.name} ({params / 1e6:.2f}M parameters) at {cfg.data['input_size'][0]}x"
-         f"{cfg.data['input_size'][1]} for {t.epochs} epochs, batch {t.batch_size}, on {t.device} "
-         f"({torch.get_num_threads()} threads) -> {out / 'train'}")  # fmt: skip
+    size = cfg.data["input_size"]
+    _say(f"[2/4] training {cfg.model.name} ({params / 1e6:.2f}M parameters) at {size[0]}x{size[1]} for "
+         f"{t.epochs} epochs, batch {t.batch_size}, on {t.device} ({torch.get_num_threads()} threads) -> "
+         f"{out / 'train'}")  # fmt: skip
     t0 = time.time()
     metrics = train_experiment(cfg, out_dir=out / "train", resume=True if args.resume else None, progress=progress)
     train_seconds = time.time() - t0
 
-    # 3. report
-    _say("[3/3] writing the report")
+    # 3. a picture of the trained model's poses
+    _say(f"[3/4] drawing the trained model's poses on {PREVIEW_IMAGES} validation images")
+    t0 = time.time()
+    picture = draw_predictions(cfg, out / "train" / "best.pt", out / "predictions.jpg")
+    picture_seconds = time.time() - t0
+
+    # 4. report
+    _say("[4/4] writing the report")
     total_seconds = time.time() - started
-    cpu_seconds = _cpu_seconds()
-    summary = _summary(out, cfg, metrics, params, data_info, synth, data_seconds, train_seconds, total_seconds)
-    summary["seconds"]["cpu"] = round(cpu_seconds, 1)
+    summary = _summary(kind, out, cfg, metrics, params, data_info, synth,
+                       {"data": data_seconds, "train_and_eval": train_seconds, "picture": picture_seconds,
+                        "total": total_seconds, "cpu": _cpu_seconds()})  # fmt: skip
+    summary["picture"] = picture.name if picture else None
     write_json(out / "metrics.json", summary)
     _write_report(out, cfg, summary)
-    ap = metrics.get("AP", float("nan"))
-    ap50 = metrics.get("AP50", float("nan"))
-    minutes = f"{total_seconds / 60:.1f} min ({cpu_seconds / 60:.1f} CPU-min)"
-    _say(f"done in {minutes}: synthetic-val AP {ap:.3f} (AP50 {ap50:.3f})")
+    minutes = f"{total_seconds / 60:.1f} min ({summary['seconds']['cpu'] / 60:.1f} CPU-min)"
+    if kind == "lspet":
+        _say(f"done in {minutes}: LSPet PCK@0.2 {_num(metrics.get('PCK@0.2'))} on images {lo}-{hi} "
+             f"(PCK@0.1 {_num(metrics.get('PCK@0.1'))})")  # fmt: skip
+        print(f"PCK@0.2 {metrics.get('PCK@0.2', float('nan')):.4f}")
+    else:
+        _say(f"done in {minutes}: synthetic-val AP {_num(metrics.get('AP'))} (AP50 {_num(metrics.get('AP50'))})")
+        print(f"AP {metrics.get('AP', float('nan')):.4f}")
     _say(f"report: {out / 'report.md'}")
-    print(f"AP {ap:.4f}")
     return 0
 
 
-def _summary(out: Path, cfg: Any, metrics: dict, params: int, data_info: dict, synth: dict, data_s: float,
-             train_s: float, total_s: float) -> dict[str, Any]:  # fmt: skip
+def _milestone(kind: str, epochs: int) -> int:
+    """The lr drop for ``epochs`` at the same fraction of the schedule as the recipe's own."""
+    recipe = quickstart_dict(kind)["train"]
+    fraction = recipe["lr_milestones"][0] / recipe["epochs"]
+    return min(epochs, max(1, round(epochs * fraction)))
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+# ------------------------------------------------------------------------------------------------ picture
+def preview_items(cfg: Any) -> list[tuple[Path, list[list[float]]]]:
+    """``(image, person boxes)`` of the first validation images: LSPet with the whole image as the box (what it
+    is scored with), synthetic people with their ground-truth boxes (likewise)."""
+    import json
+
+    from edgepose.engine.config import resolve_path
+
+    data = cfg.data
+    if data["dataset"] == "lspet":
+        from edgepose.data.lspet import load_lsp
+
+        lo, hi = data["val_range"]
+        people = load_lsp(resolve_path(cfg, data["val_ann"]), resolve_path(cfg, data["val_images"]), first=lo,
+                          last=min(hi, lo + PREVIEW_IMAGES - 1))  # fmt: skip
+        return [(p.image, []) for p in people]
+    ann = json.loads(resolve_path(cfg, data["val_ann"]).read_text())
+    images = resolve_path(cfg, data["val_images"])
+    boxes: dict[int, list[list[float]]] = {}
+    for a in ann["annotations"]:
+        if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
+            boxes.setdefault(a["image_id"], []).append(a["bbox"])
+    return [(images / im["file_name"], boxes[im["id"]]) for im in ann["images"] if im["id"] in boxes][:PREVIEW_IMAGES]
+
+
+def draw_predictions(cfg: Any, weights: Path, path: Path) -> Path | None:
+    """Draw the poses of ``weights`` on a few validation images into one JPEG (``path``), through the same
+    predictor as ``edgepose predict --weights`` (flip test on). None, with a note, when nothing could be drawn."""
+    import cv2
+    import numpy as np
+
+    from edgepose.engine.predict import load_model, torch_estimator
+    from edgepose.runtime.sources import read_image_bgr
+    from edgepose.vis.draw import draw_poses
+
+    if not weights.is_file():
+        _say(f"      no {weights.name} to draw with: skipped")
+        return None
+    model, ckpt = load_model(weights=weights)
+    estimator = torch_estimator(model, ckpt=ckpt)
+    tiles = []
+    for image_path, boxes in preview_items(cfg):
+        image = read_image_bgr(image_path)
+        persons = estimator(image, boxes or None)
+        canvas = draw_poses(image, persons, skeleton=estimator.draw_skeleton, threshold=PREVIEW_THRESHOLD,
+                            boxes=bool(boxes), scores=False)  # fmt: skip
+        scale = PREVIEW_HEIGHT / canvas.shape[0]
+        tiles.append(cv2.resize(canvas, (max(1, round(canvas.shape[1] * scale)), PREVIEW_HEIGHT),
+                                interpolation=cv2.INTER_AREA))  # fmt: skip
+    if not tiles:
+        _say("      no validation image to draw on: skipped")
+        return None
+    gap = np.full((PREVIEW_HEIGHT, 4, 3), 255, np.uint8)
+    row = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+    ok, buf = cv2.imencode(".jpg", row, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise DataError("cannot encode the predictions picture", path)
+    buf.tofile(str(path))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------- report
+def _summary(kind: str, out: Path, cfg: Any, metrics: dict, params: int, data_info: dict, synth: dict | None,
+             seconds: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    import torch
+
     from edgepose.engine.logging import read_csv_rows
 
     epochs = read_csv_rows(out / "train" / "epochs.csv")
+    primary = "PCK@0.2" if kind == "lspet" else "AP"
     return {
-        "AP": metrics.get("AP"),
+        "data": kind,
+        "primary": primary,
+        primary: metrics.get(primary),
         "metrics": metrics,
         "model": cfg.model.name,
         "model_overrides": cfg.model.overrides,
@@ -221,13 +380,14 @@ def _summary(out: Path, cfg: Any, metrics: dict, params: int, data_info: dict, s
         "input_size": cfg.data["input_size"],
         "epochs": cfg.train.epochs,
         "steps": epochs[-1]["step"] if epochs else 0,
-        "synthetic": {k: v for k, v in synth.items()},
-        "dataset_counts": data_info.get("counts"),
-        "seconds": {"data": round(data_s, 1), "train_and_eval": round(train_s, 1), "total": round(total_s, 1)},
-        "threads": __import__("torch").get_num_threads(),
+        "synthetic": synth,
+        "dataset": data_info.get("counts") if kind == "synthetic" else data_info,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "history": [
-            {k: r.get(k) for k in ("epoch", "train_loss", "val_AP", "seconds") if r.get(k) is not None} for r in epochs
+            {k: r.get(k) for k in ("epoch", "train_loss", f"val_{primary}", "seconds") if r.get(k) is not None}
+            for r in epochs
         ],
     }
 
@@ -236,36 +396,79 @@ def _write_report(out: Path, cfg: Any, s: dict[str, Any]) -> None:
     from edgepose.config import atomic_write_text
 
     m = s["metrics"]
+    primary = s["primary"]
 
     def f(key: str) -> str:
-        v = m.get(key)
-        return "n/a" if v is None else f"{v:.3f}"
+        return _num(m.get(key))
 
     rows = "\n".join(
         f"| {h['epoch']} | {h.get('train_loss', float('nan')):.6f} | "
-        f"{'' if h.get('val_AP') is None else format(h['val_AP'], '.3f')} | {h.get('seconds', 0):.0f} |"
+        f"{'' if h.get(f'val_{primary}') is None else format(h[f'val_{primary}'], '.3f')} | {h.get('seconds', 0):.0f} |"
         for h in s["history"]
     )
     train = out / "train"
-    text = f"""# edgepose quickstart report
+    size = s["input_size"]
+    what = (f"`{s['model']}` ({s['parameters'] / 1e6:.2f}M parameters, overrides `{s['model_overrides']}`) at "
+            f"{size[0]}x{size[1]} input, {s['epochs']} epochs ({s['steps']} steps), in "
+            f"{s['seconds']['total'] / 60:.1f} minutes ({s['threads']} torch threads, "
+            f"{s['cpu_count']} CPUs)")  # fmt: skip
+    if s["data"] == "lspet":
+        d = s["dataset"]
+        lo, hi = d["val_range"]
+        joints = "\n".join(f"| {k.split('/', 1)[1]} | {_num(v)} |" for k, v in m.items() if k.startswith("PCK@0.2/"))
+        headline = f"""**LSPet PCK@0.2 {f("PCK@0.2")}** (PCK@0.1 {f("PCK@0.1")}, AUC 0-0.2 {f("AUC")}) after training
+{what} on real photos.
 
-**Synthetic-val AP {f("AP")}** (AP50 {f("AP50")}, AP75 {f("AP75")}, AR {f("AR")}) after {s["epochs"]} epochs
-({s["steps"]} steps) of `{s["model"]}` ({s["parameters"] / 1e6:.2f}M parameters, overrides `{s["model_overrides"]}`)
-at {s["input_size"][0]}x{s["input_size"][1]} input, in {s["seconds"]["total"] / 60:.1f} minutes
-({s["threads"]} torch threads, {s["cpu_count"]} CPUs).
+Data: LSPet at `{d["root"]}` (research-use images, see its SOURCES.md): the first {d["train_images"]} training
+images, each as two items (the whole image as the box, and the box of its labelled joints). Evaluation: validation
+images {lo}-{hi} ({int(m.get("people", 0))} people scored), the whole image as the box (nothing from the labels is
+used at test time), flip test, DARK decoding; PCK against the torso (left shoulder to right hip). This is a short
+run of the shipped model's recipe (`configs/flpn_small_lspet_160x160.yaml`, 160x160, all 8500 training images,
+~2 hours on 2 cores): it shows the model learning real people, not its final accuracy.
+
+| joint | PCK@0.2 |
+|---|---|
+{joints}
+"""
+        score_col = "val PCK@0.2"
+        data_row = f"| LSPet check | {s['seconds']['data']} |"
+        score_next = (f"    edgepose pck --root {d['root']} --range {lo} {hi} --weights {train / 'best.pt'}   "
+                      f"# PCK on any LSP-format folder\n"
+                      f"    edgepose pck --root {d['root']} --range 8501 9000 --weights {train / 'best.pt'}   "
+                      f"# the whole validation split")  # fmt: skip
+        files = "- `predictions.jpg`: the trained model's poses on the first validation images (whole-image boxes)"
+    else:
+        headline = f"""**Synthetic-val AP {f("AP")}** (AP50 {f("AP50")}, AP75 {f("AP75")}, AR {f("AR")}) after training
+{what} on synthetic people (no LSPet folder was found; set `EDGEPOSE_DATA` to a folder holding `lspet/`, or pass
+`--lspet-root DIR`, to train on real photos).
 
 Evaluation: the synthetic validation split, ground-truth person boxes, flip test, DARK decoding, OKS rescoring
 and OKS-NMS, COCOeval (AP over OKS 0.50:0.95). The figures are synthetic people, so this AP shows that the
 whole pipeline learns; it says nothing about accuracy on real photographs.
+"""
+        score_col = "val AP"
+        data_row = f"| synthetic data | {s['seconds']['data']} |"
+        score_next = (f"    edgepose eval {train / 'config.yaml'} --weights {train / 'best.pt'}   # evaluate again\n"
+                      "    edgepose pck --root DIR --range FIRST LAST --json   # the shipped model's PCK on LSP-format "
+                      "images")  # fmt: skip
+        files = (f"- `data/`: the synthetic dataset ({s['dataset']})\n"
+                 "- `predictions.jpg`: the trained model's poses on the first validation images "
+                 "(ground-truth boxes)")  # fmt: skip
+    picture = "![predictions](predictions.jpg)" if s.get("picture") else "(no picture: no checkpoint to draw with)"
+    text = f"""# edgepose quickstart report
+
+{headline}
+{picture}
 
 | step | seconds |
 |---|---|
-| synthetic data | {s["seconds"]["data"]} |
+{data_row}
 | training + evaluation | {s["seconds"]["train_and_eval"]} |
+| predictions picture | {s["seconds"]["picture"]} |
 | total | {s["seconds"]["total"]} |
-| CPU time (all threads and workers) | {s["seconds"].get("cpu", "n/a")} |
+| CPU time (all threads and workers) | {s["seconds"]["cpu"]} |
 
-| epoch | train loss | val AP | seconds |
+| epoch | train loss | {score_col} | seconds |
 |---|---|---|---|
 {rows}
 
@@ -275,15 +478,19 @@ whole pipeline learns; it says nothing about accuracy on real photographs.
 
 ## Files
 
-- `data/`: the synthetic dataset ({s["dataset_counts"]})
+{files}
 - `train/config.yaml`: the resolved experiment; `train/epochs.csv`, `train/steps.csv`: logs
 - `train/best.pt`, `train/last.pt`: checkpoints (`last.pt` continues with `--resume`)
 - `metrics.json`: these figures as JSON
 
 ## Next
 
-    edgepose eval {train / "config.yaml"} --weights {train / "best.pt"}
-    edgepose train {train / "config.yaml"} --resume --set train.epochs={cfg.train.epochs + 4}
-    edgepose train configs/flpn_sres50_coco_256x192.yaml      # the paper's recipe on COCO (docs/training.md)
+    edgepose predict photo.jpg --weights {train / "best.pt"} --out {out / "predict"}   # your own photos
+    edgepose export {train / "best.pt"} --out {out / "model.onnx"}   # ONNX, checked against PyTorch
+    edgepose predict photo.jpg --onnx {out / "model.onnx"} --out {out / "predict"}   # the torch-free runtime
+{score_next}
+    edgepose train {train / "config.yaml"} --resume --set train.epochs={cfg.train.epochs + 4}   # train longer
+    edgepose demo                                # the shipped model (trained on LSPet) on the bundled photos
+    edgepose train configs/flpn_small_lspet_160x160.yaml   # the shipped model's full recipe (docs/training.md)
 """
     atomic_write_text(out / "report.md", text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from edgepose.cli.checks import check_int, output_dir
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -43,11 +45,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgepose.data.synthetic import SynthConfig, generate_dataset
 
+    check_int(args.seed, "--seed", minimum=0)  # numpy's SeedSequence takes no negative seed
+    check_int(args.images, "--images")
     cfg = SynthConfig(
         images=args.images, seed=args.seed, width=args.size[0], height=args.size[1], min_people=args.min_people,
         max_people=args.max_people, crowd_prob=args.crowd_prob, occluder_prob=args.occluder_prob,
         val_fraction=args.val_fraction, jpeg_quality=args.quality, area=args.area, workers=args.workers,
     )  # fmt: skip
+    cfg.validate()  # bad numbers before the output folder is created
+    output_dir(args.out, "OUT")
     summary = generate_dataset(args.out, cfg, progress=not args.json)
     if args.json:
         print(json.dumps(summary, indent=2))

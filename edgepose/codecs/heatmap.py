@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edgepose.data.transforms import affine_points, get_affine_transform
+from edgepose.geometry import affine_points, get_affine_transform
 from edgepose.errors import ConfigError
 
 CODECS = ("msra", "dark")

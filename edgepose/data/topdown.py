@@ -41,21 +41,18 @@ from edgepose.codecs.heatmap import CODECS, HeatmapCodec
 from edgepose.data.coco import load_coco_keypoints, load_detections
 from edgepose.data.lspet import LSPET_VAL_RANGE, image_box, joints_box, load_lsp, torso_size
 from edgepose.data.mpii import load_mpii
-from edgepose.data.transforms import (
+from edgepose.data.transforms import UPPER_BODY_IDS, half_body, read_image_rgb, sanitize_box
+from edgepose.errors import ConfigError, DataError
+from edgepose.geometry import (
     PIXEL_STD,
-    UPPER_BODY_IDS,
     box_to_center_scale,
     crop_image,
     flip_image,
     flip_joints,
     get_affine_transform,
-    half_body,
     joints_to_crop,
     normalize_image,
-    read_image_rgb,
-    sanitize_box,
 )
-from edgepose.errors import ConfigError, DataError
 from edgepose.keypoints import COCO, LSP, MPII, KeypointSpec
 
 log = logging.getLogger(__name__)

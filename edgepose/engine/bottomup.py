@@ -30,6 +30,7 @@ from edgepose.codecs.paf_decode import find_peaks
 from edgepose.config import from_dict
 from edgepose.data.bottomup import BottomupDataConfig, BottomupDataset, BottomupValDataset
 from edgepose.engine.config import ExperimentConfig, resolve_path
+from edgepose.engine.logging import progress_bar
 from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints, write_results
 from edgepose.evaluation.oracle_bottomup import input_geometry, poses_to_records
@@ -387,7 +388,7 @@ class BottomupTask:
         """COCO result records of this rank's images (index % world_size == rank)."""
         e = self.eval_cfg
         records: list[dict[str, Any]] = []
-        for index in range(rank, len(dataset), world_size):
+        for index in progress_bar(range(rank, len(dataset), world_size), desc="validation", unit="image"):
             item = dataset[index]
             poses = predict_poses(
                 model, item["image"], height=e.height, scales=e.scales, codec=self.codec, device=device,

@@ -23,11 +23,15 @@ arbitrary code runs when opening a downloaded file).
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import pickle
+import re
+import secrets
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -36,31 +40,128 @@ from edgepose.errors import CheckpointError, ConfigError
 
 FORMAT = "edgepose-checkpoint"
 REQUIRED_KEYS = ("model", "model_name", "model_overrides")
+# Files of a run folder that are written through a temporary ``.<name>.<...>`` beside them.
+RUN_FILES = ("last.pt", "best.pt", "config.yaml", "steps.csv", "epochs.csv", "metrics.json")
+# What torch.load raises on truncated zips, garbage bytes, pickled code objects (weights_only) and the like.
+_LOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                ImportError, UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
+
+
+class _RecordingWriter:
+    """A file wrapper that remembers the OSError of a failed write.
+
+    torch.save turns an error raised by a buffered file's ``write`` into ``RuntimeError: unexpected pos ...``;
+    remembering the original error lets :func:`save_checkpoint` say "no space left on device" instead.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _open_temporary(path: Path) -> tuple[BinaryIO, Path]:
+    """A new ``.<name>.<pid>-<token>.tmp`` beside ``path``, created with mode 0666 so the umask applies, as for
+    plain ``open()`` (``tempfile.mkstemp`` would make it 0600); the pid lets a later run tell stale files apart."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
+
+
+def _write_error(path: Path, exc: OSError) -> CheckpointError:
+    """One line for a failed write: the reason, and what is left on disk (the previous file, untouched)."""
+    reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
+    kept = "the previous checkpoint there is intact" if path.is_file() else "nothing was written"
+    return CheckpointError(f"cannot write checkpoint: {reason} ({kept})", path)
 
 
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``.
 
-    A crash (or Ctrl-C) while saving leaves the previous file intact and no partial file behind.
+    A crash (or Ctrl-C) while saving leaves the previous file intact and no partial file behind (a kill -9 can
+    leave the temporary file: :func:`remove_stale_temporaries` clears it on the next start). A failed write
+    (disk full, permission denied) raises CheckpointError, one line naming the file. The file honours the umask.
     """
     from edgepose import __version__
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(state)
     payload.setdefault("format", FORMAT)
     payload.setdefault("edgepose_version", __version__)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: Path | None = None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh, tmp = _open_temporary(path)
+        with fh:
+            sink = _RecordingWriter(fh)
+            try:
+                torch.save(payload, sink)  # type: ignore[arg-type]
+            except RuntimeError:
+                if sink.error is None:
+                    raise
+                raise sink.error from None
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+_TEMP_PID = re.compile(r"\.(\d+)-[0-9a-f]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path, names: tuple[str, ...] = RUN_FILES) -> list[Path]:
+    """Delete the temporary files that killed writers of ``names`` left in ``folder``; returns them.
+
+    Atomic writes leave ``.<name>.*`` behind only when the process dies mid-write (kill -9, power loss), and
+    nothing else would ever remove them (34 MB after 8 kills of a small model). A temporary whose name carries
+    the pid of another live process is being written right now and is kept.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for name in names:
+        for tmp in folder.glob(f".{name}.*"):
+            m = _TEMP_PID.search(tmp.name)
+            if m and int(m.group(1)) != os.getpid() and _pid_alive(int(m.group(1))):
+                continue
+            try:
+                tmp.unlink()
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            removed.append(tmp)
+    return removed
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -72,16 +173,43 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise CheckpointError("checkpoint path is not a file", path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, garbage bytes, pickled code objects, ...
+    except _LOAD_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         message = f"corrupt or unreadable checkpoint ({type(exc).__name__}: {reason[:200]})"
-        raise CheckpointError(message, path) from None
+        raise CheckpointError(message, path) from exc
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         what = "a bare state dict" if _looks_like_state_dict(ckpt) else f"a {type(ckpt).__name__}"
         raise CheckpointError(
             f"not an edgepose checkpoint (it is {what}; expected keys {', '.join(REQUIRED_KEYS)})", path
         )
     return ckpt
+
+
+def newest_resumable(
+    folder: str | Path, names: tuple[str, ...] = ("last.pt", "best.pt")
+) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
+    """The newest (last written) checkpoint among ``names`` in ``folder`` that loads and has optimiser state.
+
+    ``last.pt`` is normally the newest, but a kill between writing ``best.pt`` and ``last.pt`` of the same epoch
+    leaves ``best.pt`` one epoch ahead, and a damaged ``last.pt`` should not throw the run away. Going by
+    write time (not epoch) keeps a ``best.pt`` left over from an older run in the same folder from winning.
+    Returns (path, its loaded contents, notes on the files passed over); (None, None, notes) when none fits.
+    """
+    folder = Path(folder)
+    found = [folder / n for n in names if (folder / n).is_file()]
+    found.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    notes: list[str] = []
+    for path in found:
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as exc:
+            notes.append(f"skipped {exc}")
+            continue
+        if ckpt.get("optimizer") is None:
+            notes.append(f"skipped {path}: weights only, no optimizer state")
+            continue
+        return path, ckpt, notes
+    return None, None, notes
 
 
 def _looks_like_state_dict(obj: Any) -> bool:

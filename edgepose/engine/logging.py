@@ -5,6 +5,10 @@
 the widened header, so the file on disk is always a valid CSV. A line cut short by a crash is dropped when the
 file is read back, and on resume :meth:`CsvLogger.truncate` drops the rows logged after the checkpoint, so the
 log of a resumed run reads exactly like that of an uninterrupted one.
+
+:func:`progress_bar` and :func:`say` are the engine's progress output: tqdm on stderr, and only while progress
+is switched on (:func:`show_progress`, which the trainer and ``edgepose eval`` set on rank 0 unless
+``--no-progress``), so tasks can wrap their loops unconditionally without knowing the rank or the CLI flags.
 """
 
 from __future__ import annotations
@@ -14,11 +18,55 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from edgepose.config import atomic_write_text
+
+_PROGRESS: ContextVar[bool] = ContextVar("edgepose_progress", default=False)
+
+
+@contextmanager
+def show_progress(enabled: bool) -> Iterator[None]:
+    """Within the block, :func:`progress_bar` draws bars if ``enabled`` (off by default, so library calls and
+    other ranks stay quiet)."""
+    token = _PROGRESS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def progress_enabled() -> bool:
+    """Whether the innermost :func:`show_progress` block switched progress on."""
+    return _PROGRESS.get()
+
+
+def progress_bar(iterable: Iterable[Any], enabled: bool | None = None, **kwargs: Any) -> Iterable[Any]:
+    """``iterable`` wrapped in a tqdm bar on stderr when progress is on, else ``iterable`` itself.
+
+    ``enabled`` overrides the :func:`show_progress` setting; ``kwargs`` go to tqdm (``desc``, ``total``, ...).
+    Long loops such as validation (minutes on real data) would otherwise run silently.
+    """
+    if not (progress_enabled() if enabled is None else enabled):
+        return iterable
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("leave", False)
+    return tqdm(iterable, file=sys.stderr, **kwargs)
+
+
+def say(message: str, enabled: bool = True) -> None:
+    """One line on stderr that does not break a progress bar being drawn."""
+    if enabled:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
 
 
 def _fmt(value: Any) -> str:
@@ -118,7 +166,11 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 class TensorBoardWriter:
-    """``torch.utils.tensorboard.SummaryWriter`` when tensorboard is installed; silently nothing otherwise."""
+    """``torch.utils.tensorboard.SummaryWriter`` when tensorboard is installed; nothing otherwise.
+
+    TensorBoard is optional: without it the CSV logs and plots hold the same numbers, so its absence is not
+    worth a message; a log folder that cannot be created is (a warning, since the run itself can go on).
+    """
 
     def __init__(self, log_dir: str | Path, enabled: bool = True) -> None:
         self._writer = None
@@ -126,12 +178,12 @@ class TensorBoardWriter:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
-        except Exception:  # tensorboard not installed: skip silently
+        except ImportError:  # tensorboard (an optional extra) not installed
             return
         try:
             self._writer = SummaryWriter(log_dir=str(log_dir))
-        except Exception:
-            self._writer = None
+        except OSError as exc:
+            say(f"warning: no TensorBoard log ({log_dir}: {exc.strerror or exc})")
 
     @property
     def active(self) -> bool:

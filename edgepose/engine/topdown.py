@@ -24,17 +24,12 @@ from torch import nn
 from edgepose.codecs.heatmap import CODECS, HeatmapCodec
 from edgepose.config import from_dict
 from edgepose.data.topdown import TopdownDataConfig, TopdownDataset, build_topdown_dataset, worker_init_fn
-from edgepose.data.transforms import (
-    PIXEL_STD,
-    box_to_center_scale,
-    crop_image,
-    get_affine_transform,
-    normalize_image,
-)
 from edgepose.engine.config import ExperimentConfig, resolve_path
+from edgepose.engine.logging import progress_bar
 from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.coco import evaluate_keypoints, postprocess_instances, rescore, write_results
 from edgepose.evaluation.pckh import format_pckh, pckh_metrics
+from edgepose.geometry import PIXEL_STD, box_to_center_scale, crop_image, get_affine_transform, normalize_image
 from edgepose.keypoints import COCO, KeypointSpec
 from edgepose.losses import JointsMSELoss
 
@@ -215,7 +210,7 @@ class TopdownTask:
         preds: list[dict[str, Any]] = []
         codec = self.eval_codec
         try:
-            for batch in loader:
+            for batch in progress_bar(loader, desc="validation", unit="batch"):
                 images = batch["image"].to(device, non_blocking=True)
                 hm = infer_heatmaps(model, images, codec, self.spec.flip_index, self.eval_cfg.flip_test)
                 meta = {k: (v.cpu().numpy() if torch.is_tensor(v) else np.asarray(v)) for k, v in batch["meta"].items()}

@@ -26,7 +26,6 @@ import functools
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,15 +38,32 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from edgepose.config import save_yaml
 from edgepose.engine import distributed as du
-from edgepose.engine.checkpoint import load_checkpoint, load_model_state, save_checkpoint, unwrap_model
+from edgepose.engine.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    newest_resumable,
+    remove_stale_temporaries,
+    save_checkpoint,
+    unwrap_model,
+)
 from edgepose.engine.config import ExperimentConfig, default_output_dir, experiment_to_dict
-from edgepose.engine.logging import CsvLogger, TensorBoardWriter, write_json
+from edgepose.engine.logging import CsvLogger, TensorBoardWriter, progress_bar, say, show_progress, write_json
 from edgepose.engine.task import Task, build_task
-from edgepose.errors import CheckpointError, ConfigError, EdgeposeError
+from edgepose.errors import CheckpointError, ConfigError, TrainingError
 
-
-class TrainingError(EdgeposeError):
-    """Training cannot continue (diverged loss, empty dataset, ...)."""
+__all__ = [
+    "EpochResult",
+    "MultiStepWarmup",
+    "TrainState",
+    "TrainingError",  # lives in edgepose.errors; importable from here as before
+    "build_state",
+    "end_epoch",
+    "evaluate",
+    "evaluate_experiment",
+    "start_run",
+    "train_experiment",
+    "train_one_epoch",
+]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -285,21 +301,6 @@ def run_evaluation(
     return {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
 
 
-def _progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, dynamic_ncols=True, file=sys.stderr, **kwargs)
-
-
-def _say(msg: str, enabled: bool) -> None:
-    if enabled:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg, file=sys.stderr)
-
-
 def _better(value: float, best: float | None, mode: str) -> bool:
     if not math.isfinite(value):
         return False
@@ -319,17 +320,379 @@ def _config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: 
     return out
 
 
-def resolve_resume(resume: Any, out_dir: Path) -> Path | None:
-    """``None``/``False``: fresh run; ``True``: ``out_dir/last.pt`` if present; a path: that checkpoint."""
+def resolve_resume(resume: Any, out_dir: Path, verbose: bool = True) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint to resume from and its contents, or (None, None) for a fresh run.
+
+    ``None``/``False``: fresh. ``True``: the newest valid checkpoint of ``out_dir`` -- ``last.pt``, or
+    ``best.pt`` when a kill came between writing the two, or when ``last.pt`` is damaged -- and a fresh run when
+    the folder holds none; if it holds checkpoints but none can be resumed, that is an error rather than a
+    silent restart over them. A path: that checkpoint, which must exist.
+    """
     if resume is None or resume is False:
-        return None
+        return None, None
     if resume is True or resume == "":
-        path = out_dir / "last.pt"
-        return path if path.is_file() else None
+        path, ckpt, notes = newest_resumable(out_dir)
+        if path is None and notes:
+            raise CheckpointError("nothing to resume from: " + "; ".join(notes), out_dir)
+        for note in notes:
+            say(f"note: {note}", verbose)
+        if path is not None and path.name != "last.pt":
+            say(f"note: {path.name} was written after last.pt (a run stopped between the two): using it", verbose)
+        return path, ckpt
     path = Path(resume)
     if not path.is_file():
         raise CheckpointError("checkpoint to resume from not found", path)
-    return path
+    return path, load_checkpoint(path, map_location="cpu")
+
+
+# ------------------------------------------------------------------------------------------ train state
+@dataclasses.dataclass
+class TrainState:
+    """One run's objects and progress, shared by :func:`train_one_epoch`, :func:`evaluate` and :func:`end_epoch`.
+
+    ``epoch`` counts finished epochs and ``step`` optimiser steps; ``best``/``best_epoch`` follow the task's
+    primary metric. ``train_model`` is what the loop calls (DistributedDataParallel around ``model`` when
+    distributed); ``model`` is what is saved and evaluated. The loggers exist on rank 0 only.
+    :func:`checkpoint_state` is the saved form (its keys are the checkpoint format: keep them).
+    """
+
+    cfg: ExperimentConfig
+    task: Task
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: MultiStepWarmup
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    dist: du.DistInfo
+    out_dir: Path
+    train_set: Dataset
+    val_set: Dataset
+    amp: bool = False
+    show: bool = False  # progress bars (rank 0 unless --no-progress); messages go to rank 0 regardless
+    primary: str = "AP"
+    mode: str = "max"
+    epoch: int = 0
+    step: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
+    last_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    train_model: nn.Module | None = None
+    loader: DataLoader | None = None
+    steps_per_epoch: int = 0
+    step_log: CsvLogger | None = None
+    epoch_log: CsvLogger | None = None
+    tb: TensorBoardWriter | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.dist.is_main
+
+
+@dataclasses.dataclass
+class EpochResult:
+    """One pass over the training loader: what :func:`end_epoch` logs."""
+
+    means: dict[str, float]  # loss terms averaged over the epoch's steps and over ranks
+    lr: float  # the base lr of the last step
+    seconds: float
+    images: int  # seen by this rank
+    steps: int
+
+
+def build_state(
+    cfg: ExperimentConfig, out_dir: str | Path | None = None, dist: du.DistInfo | None = None, progress: bool = False
+) -> TrainState:
+    """A fresh state at epoch 0: device, seeds, and the task's model, datasets, optimiser, schedule and scaler.
+
+    The order (seed, then model, then datasets) is what fixes the initial weights for a seed: keep it.
+    """
+    dist = dist or du.DistInfo()
+    t = cfg.train
+    device = select_device(t.device, dist.local_rank)
+    out = Path(out_dir) if out_dir is not None else default_output_dir(cfg)
+    # The saved config names its own folder, so `edgepose train OUT/config.yaml --resume` continues in place.
+    cfg = dataclasses.replace(cfg, output_dir=str(out.resolve()))
+    configure_determinism(t.deterministic, device)
+    seed_everything(t.seed + dist.rank)
+    amp = t.amp and device.type == "cuda"
+    task = build_task(cfg)
+    model = task.build_model().to(device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_set, val_set = task.train_dataset(), task.val_dataset()
+    optimizer = build_optimizer(cfg, task, model)
+    return TrainState(
+        cfg=cfg, task=task, model=model, optimizer=optimizer,
+        schedule=MultiStepWarmup(optimizer, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_steps),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp), device=device, dist=dist, out_dir=out,
+        train_set=train_set, val_set=val_set, amp=amp, show=progress and dist.is_main,
+        primary=getattr(task, "primary_metric", "AP"), mode=getattr(task, "metric_mode", "max"),
+    )  # fmt: skip
+
+
+def restore_state(state: TrainState, ckpt: Mapping[str, Any], path: Path) -> None:
+    """Model, optimiser, schedule, scaler, counters and best metric from checkpoint ``ckpt`` (read from ``path``).
+
+    The RNG states are not restored here: :func:`start_run` does that last, after everything that draws numbers.
+    """
+    load_model_state(state.model, ckpt["model"], path)
+    if ckpt.get("optimizer") is None:
+        raise CheckpointError("weights-only checkpoint: it has no optimizer state to resume from", path)
+    try:
+        state.optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(f"optimizer state does not fit this config ({exc})", path) from None
+    state.schedule.load_state_dict(ckpt.get("scheduler") or {})
+    if ckpt.get("scaler"):
+        state.scaler.load_state_dict(ckpt["scaler"])
+    state.epoch, state.step = int(ckpt["epoch"]), int(ckpt["step"])
+    state.best, state.best_epoch = ckpt.get("best_metric"), ckpt.get("best_epoch")
+    state.last_metrics = dict(ckpt.get("metrics") or {})
+    saved_primary = ckpt.get("primary_metric")
+    if saved_primary and saved_primary != state.primary:  # a best value of another metric cannot be compared
+        say(f"note: the checkpoint ranked best.pt by {saved_primary!r}, this task by {state.primary!r}: "
+            "best metric reset", state.main)  # fmt: skip
+        state.best = state.best_epoch = None
+    differences = _config_differences(ckpt.get("config") or {}, experiment_to_dict(state.cfg))
+    if differences:
+        say(f"note: config differs from the checkpoint's: {'; '.join(differences[:8])}", state.main)
+    say(f"resuming from {path} (finished epochs: {state.epoch}, steps: {state.step})", state.main)
+
+
+def open_outputs(state: TrainState, resumed: bool) -> None:
+    """Rank 0: the output folder (stale temporary files of killed writes removed), ``config.yaml`` and the
+    CSV / TensorBoard loggers (on resume, the CSV rows logged after the checkpoint are dropped)."""
+    if state.main:
+        out = state.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temporaries(out)
+        if stale:
+            say(f"note: removed {len(stale)} temporary file(s) left by an interrupted write: "
+                f"{', '.join(p.name for p in stale[:4])}", True)  # fmt: skip
+        if not resumed and (out / "last.pt").is_file():
+            say(f"note: {out} already holds a run; starting fresh (use --resume to continue it)", True)
+        save_yaml(experiment_to_dict(state.cfg), out / "config.yaml")
+        state.step_log = CsvLogger(out / "steps.csv", resume=resumed)
+        state.epoch_log = CsvLogger(out / "epochs.csv", resume=resumed)
+        state.step_log.truncate("step", state.step)
+        state.epoch_log.truncate("epoch", state.epoch)
+        state.tb = TensorBoardWriter(out / "tensorboard")
+    du.barrier()
+
+
+def attach_loader(state: TrainState) -> None:
+    """The model as the loop runs it (DDP under torchrun) and the training loader with its steps per epoch."""
+    t = state.cfg.train
+    state.train_model = state.model
+    if state.dist.distributed:
+        state.train_model = nn.parallel.DistributedDataParallel(
+            state.model,
+            device_ids=[state.device.index] if state.device.type == "cuda" else None,
+            find_unused_parameters=bool(getattr(state.task, "find_unused_parameters", False)),
+        )
+    state.loader = build_train_loader(state.task, state.train_set, state.cfg, state.dist, state.device)
+    n = len(state.loader)
+    state.steps_per_epoch = n if t.max_steps_per_epoch is None else min(n, t.max_steps_per_epoch)
+    if state.steps_per_epoch == 0:
+        raise TrainingError(f"no training batches (dataset of {len(state.train_set)} with batch size {t.batch_size})")
+
+
+def start_run(
+    cfg: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    resume: Any = None,
+    progress: bool = True,
+    dist: du.DistInfo | None = None,
+) -> TrainState:
+    """Everything before the first step: a state built, restored when resuming, with its outputs and loader.
+
+    The RNG states of the checkpoint are restored last, so that building the model and loader cannot disturb
+    them: that is what makes a resumed run bit-identical to an uninterrupted one.
+    """
+    state = build_state(cfg, out_dir, dist, progress)
+    path, ckpt = resolve_resume(resume, state.out_dir, verbose=state.main)
+    if path is not None and ckpt is not None:
+        restore_state(state, ckpt, path)
+    elif resume is True:
+        say(f"no checkpoint in {state.out_dir} to resume from; starting fresh", state.main)
+    open_outputs(state, resumed=ckpt is not None)
+    attach_loader(state)
+    rng = ckpt.get("rng") if ckpt is not None else None
+    if isinstance(rng, list) and rng:
+        restore_rng(rng[state.dist.rank % len(rng)])
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- steps
+def _check_finite(state: TrainState, loss_value: float, lr: float) -> None:
+    """A NaN / inf loss on any rank stops every rank with the same clear error (not a silent NaN model)."""
+    bad = not math.isfinite(loss_value)
+    if state.dist.distributed:
+        flag = torch.tensor([1.0 if bad else 0.0], device=state.device)
+        torch.distributed.all_reduce(flag)
+        bad = flag.item() > 0
+    if bad:
+        raise TrainingError(
+            f"loss is not finite at epoch {state.epoch + 1}, step {state.step + 1} (lr {lr:.3g}); "
+            "lower train.lr or add train.grad_clip / train.warmup_steps"
+        )
+
+
+def train_step(state: TrainState, batch: Any, lr: float) -> dict[str, float]:
+    """One optimiser step on ``batch`` (already on the device); returns the loss and its terms as floats."""
+    t = state.cfg.train
+    with torch.autocast(device_type=state.device.type, dtype=torch.float16, enabled=state.amp):
+        loss, terms = state.task.loss(state.train_model or state.model, batch)
+    loss_value = float(loss.detach().float().item())
+    _check_finite(state, loss_value, lr)
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if t.grad_clip:
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), t.grad_clip)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.step += 1
+    return {"loss": loss_value, **{k: float(v) for k, v in (terms or {}).items() if k != "loss"}}
+
+
+def _log_steps(state: TrainState, lr: float, window: dict[str, list[float]]) -> None:
+    row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "lr": lr}
+    row.update({k: sum(v) / len(v) for k, v in window.items()})
+    state.step_log.log(row)  # type: ignore[union-attr]
+    state.tb.scalars("train", row, state.step)  # type: ignore[union-attr]
+
+
+def train_one_epoch(state: TrainState) -> EpochResult:
+    """Train epoch ``state.epoch`` (0-based): shuffle for (seed, epoch), step, log every ``log_every`` steps.
+
+    Increments ``state.step`` per step and ``state.epoch`` at the end; needs :func:`attach_loader` first.
+    """
+    t = state.cfg.train
+    if state.loader is None:
+        attach_loader(state)
+    loader, epoch = state.loader, state.epoch
+    started = time.time()
+    loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+    loader.generator.manual_seed(t.seed * 100003 + epoch * 1009 + state.dist.rank)  # type: ignore[union-attr]
+    (state.train_model or state.model).train()
+    sums: dict[str, float] = {}
+    window: dict[str, list[float]] = {}
+    images = n_steps = 0
+    bar = progress_bar(loader, enabled=state.show, total=state.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}")
+    lr = state.schedule.set(epoch, state.step)
+    for batch in bar:
+        lr = state.schedule.set(epoch, state.step)
+        batch = move_to_device(batch, state.device, non_blocking=state.device.type == "cuda")
+        if t.channels_last:
+            batch = to_channels_last(batch)
+        images += batch_size_of(batch)
+        values = train_step(state, batch, lr)
+        n_steps += 1
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v
+            window.setdefault(k, []).append(v)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{values['loss']:.4g}", lr=f"{lr:.2g}", refresh=False)
+        if state.step % t.log_every == 0 and state.main:
+            _log_steps(state, lr, window)
+            window = {}
+        if n_steps >= state.steps_per_epoch:
+            break
+    if hasattr(bar, "close"):
+        bar.close()
+    means = du.all_reduce_mean({k: v / max(n_steps, 1) for k, v in sums.items()})
+    state.epoch += 1
+    return EpochResult(means=means, lr=lr, seconds=time.time() - started, images=images, steps=n_steps)
+
+
+def evaluation_due(state: TrainState) -> bool:
+    """Evaluate after every ``eval_every``-th finished epoch and always after the last."""
+    t = state.cfg.train
+    return state.epoch == t.epochs or bool(t.eval_every and state.epoch % t.eval_every == 0)
+
+
+def evaluate(state: TrainState) -> dict[str, float]:
+    """The task's validation (on every rank, progress on rank 0); updates the best metric and last metrics."""
+    with show_progress(state.show):
+        metrics = run_evaluation(state.task, state.model, state.val_set, state.device, state.dist,
+                                 state.out_dir / "eval")  # fmt: skip
+    state.last_metrics = metrics
+    value = metrics.get(state.primary)
+    if value is None:
+        say(f"warning: evaluation returned no {state.primary!r} (got {', '.join(metrics) or 'nothing'})", state.main)
+    elif _better(value, state.best, state.mode):
+        state.best, state.best_epoch = value, state.epoch
+    return metrics
+
+
+def checkpoint_state(state: TrainState, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``last.pt`` / ``best.pt`` hold (see :mod:`edgepose.engine.checkpoint`); ``rng_states`` per rank."""
+    model, cfg = state.model, state.cfg
+    return {
+        "model": unwrap_model(model).state_dict(),
+        "model_name": getattr(model, "model_name", cfg.model.name),
+        "model_overrides": dict(getattr(model, "model_overrides", cfg.model.overrides)),
+        "config": experiment_to_dict(cfg),
+        "epoch": state.epoch,
+        "step": state.step,
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.schedule.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "rng": rng_states,
+        "best_metric": state.best,
+        "best_epoch": state.best_epoch,
+        "primary_metric": state.primary,
+        "metrics": state.last_metrics,
+    }
+
+
+def end_epoch(state: TrainState, result: EpochResult, metrics: Mapping[str, float]) -> None:
+    """After epoch ``state.epoch``: the epoch row, ``best.pt`` (when it improved) and ``last.pt``, plots, a line.
+
+    Called on every rank (the RNG states of all ranks are gathered into the checkpoint); rank 0 writes.
+    ``best.pt`` is written before ``last.pt``: a kill between the two leaves ``best.pt`` the newer, which
+    :func:`resolve_resume` then picks.
+    """
+    t, finished = state.cfg.train, state.epoch
+    is_last = finished == t.epochs
+    rng_states = du.all_gather_object(capture_rng())
+    if state.main:
+        row = {"epoch": finished, "step": state.step, "lr": result.lr, "seconds": round(result.seconds, 3),
+               "images_per_s": round(result.images * state.dist.world_size / max(result.seconds, 1e-9), 2)}  # fmt: skip
+        row.update({f"train_{k}": v for k, v in result.means.items()})
+        row.update({f"val_{k}": v for k, v in metrics.items()})
+        state.epoch_log.log(row)  # type: ignore[union-attr]
+        state.tb.scalars("epoch", row, finished)  # type: ignore[union-attr]
+        ckpt = checkpoint_state(state, rng_states)
+        if metrics and state.best_epoch == finished:
+            save_checkpoint(state.out_dir / "best.pt", ckpt)
+        if is_last or finished % t.save_every == 0:
+            save_checkpoint(state.out_dir / "last.pt", ckpt)
+        if metrics or is_last:  # curves are redrawn with each evaluation (cheap next to one)
+            _write_plots(state.out_dir, state.step_log, state.epoch_log)  # type: ignore[arg-type]
+        summary = " ".join(f"{k} {v:.4g}" for k, v in result.means.items())
+        shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in (state.primary, "AP50", "AR"))
+        say(f"epoch {finished}/{t.epochs} ({result.seconds:.1f}s) {summary}" + (f" | val {shown}" if shown else ""))
+    du.barrier()
+
+
+def finish_run(state: TrainState, seconds: float) -> None:
+    """Rank 0: ``metrics.json`` with the final and best metrics of the run."""
+    if state.main:
+        summary = {
+            "experiment": state.cfg.name,
+            "model": state.cfg.model.name,
+            "epochs": state.cfg.train.epochs,
+            "steps": state.step,
+            "world_size": state.dist.world_size,
+            "seconds_this_run": round(seconds, 2),
+            "primary_metric": state.primary,
+            "best": {"value": state.best, "epoch": state.best_epoch},
+            "final": state.last_metrics,
+        }
+        write_json(state.out_dir / "metrics.json", summary)
+    du.barrier()
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -337,9 +700,8 @@ def train_experiment(
     cfg: ExperimentConfig, out_dir: str | Path | None = None, resume: Any = None, progress: bool = True
 ) -> dict[str, float]:
     """Train ``cfg`` and return the metrics of the final evaluation (see the module docstring)."""
-    t = cfg.train
     own_group = not du.is_distributed() and du.env_world_size() > 1
-    dist = du.init_distributed("cuda" if select_device(t.device).type == "cuda" else "cpu")
+    dist = du.init_distributed("cuda" if select_device(cfg.train.device).type == "cuda" else "cpu")
     try:
         return _train(cfg, out_dir, resume, progress, dist)
     finally:
@@ -348,219 +710,31 @@ def train_experiment(
 
 
 def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dist: du.DistInfo) -> dict[str, float]:
-    t = cfg.train
-    main = dist.is_main
-    show = progress and main
-    device = select_device(t.device, dist.local_rank)
-    out_dir = Path(out_dir) if out_dir is not None else default_output_dir(cfg)
-    # The saved config names its own folder, so `edgepose train OUT/config.yaml --resume` continues in place.
-    cfg = dataclasses.replace(cfg, output_dir=str(out_dir.resolve()))
-    configure_determinism(t.deterministic, device)
-    seed_everything(t.seed + dist.rank)
-    amp = t.amp and device.type == "cuda"
-
-    task = build_task(cfg)
-    model = task.build_model().to(device)
-    if t.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    train_set, val_set = task.train_dataset(), task.val_dataset()
-    optimizer = build_optimizer(cfg, task, model)
-    schedule = MultiStepWarmup(optimizer, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    primary = getattr(task, "primary_metric", "AP")
-    mode = getattr(task, "metric_mode", "max")
-
-    start_epoch, step, best, best_epoch, last_metrics = 0, 0, None, None, {}
-    ckpt_path = resolve_resume(resume, out_dir)
-    ckpt = None
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path, map_location="cpu")
-        load_model_state(model, ckpt["model"], ckpt_path)
-        if ckpt.get("optimizer") is None:
-            raise CheckpointError("weights-only checkpoint: it has no optimizer state to resume from", ckpt_path)
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"optimizer state does not fit this config ({exc})", ckpt_path) from None
-        schedule.load_state_dict(ckpt.get("scheduler") or {})
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        start_epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
-        best, best_epoch = ckpt.get("best_metric"), ckpt.get("best_epoch")
-        last_metrics = dict(ckpt.get("metrics") or {})
-        differences = _config_differences(ckpt.get("config") or {}, experiment_to_dict(cfg))
-        if differences:
-            _say(f"note: config differs from the checkpoint's: {'; '.join(differences[:8])}", main)
-        _say(f"resuming from {ckpt_path} (finished epochs: {start_epoch}, steps: {step})", main)
-    elif resume is True and main:
-        _say(f"no checkpoint in {out_dir} to resume from; starting fresh", main)
-
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt_path is None and (out_dir / "last.pt").is_file():
-            _say(f"note: {out_dir} already holds a run; starting fresh (use --resume to continue it)", main)
-        save_yaml(experiment_to_dict(cfg), out_dir / "config.yaml")
-    du.barrier()
-
-    model_for_train: nn.Module = model
-    if dist.distributed:
-        model_for_train = nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=bool(getattr(task, "find_unused_parameters", False)),
-        )
-    loader = build_train_loader(task, train_set, cfg, dist, device)
-    steps_per_epoch = len(loader) if t.max_steps_per_epoch is None else min(len(loader), t.max_steps_per_epoch)
-    if steps_per_epoch == 0:
-        raise TrainingError(f"no training batches (dataset of {len(train_set)} with batch size {t.batch_size})")
-
-    step_log = epoch_log = tb = None
-    if main:
-        step_log = CsvLogger(out_dir / "steps.csv", resume=ckpt is not None)
-        epoch_log = CsvLogger(out_dir / "epochs.csv", resume=ckpt is not None)
-        step_log.truncate("step", step)
-        epoch_log.truncate("epoch", start_epoch)
-        tb = TensorBoardWriter(out_dir / "tensorboard")
-
-    if ckpt is not None:  # last, so that building the model/loader above cannot disturb the restored RNGs
-        rng = ckpt.get("rng")
-        if isinstance(rng, list) and rng:
-            restore_rng(rng[dist.rank % len(rng)])
-    del ckpt
-
-    if start_epoch >= t.epochs:
-        _say(f"training already finished ({start_epoch}/{t.epochs} epochs)", main)
-    _say(f"training {cfg.name}: {t.epochs} epochs x {steps_per_epoch} steps, batch {t.batch_size} x "
-         f"{dist.world_size} process(es) on {device}{' with AMP' if amp else ''}; output: {out_dir}", main)  # fmt: skip
+    """The driver: start (or resume) a run, then train / evaluate / end each remaining epoch."""
+    state = start_run(cfg, out_dir, resume, progress, dist)
+    t = state.cfg.train
+    if state.epoch >= t.epochs:
+        say(f"training already finished ({state.epoch}/{t.epochs} epochs)", state.main)
+    say(f"training {state.cfg.name}: {t.epochs} epochs x {state.steps_per_epoch} steps, batch {t.batch_size} x "
+        f"{dist.world_size} process(es) on {state.device}{' with AMP' if state.amp else ''}; output: {state.out_dir}",
+        state.main)  # fmt: skip
     started = time.time()
-    epoch = start_epoch
+    current = state.epoch + 1
     try:
-        for epoch in range(start_epoch, t.epochs):
-            epoch_started = time.time()
-            loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-            loader.generator.manual_seed(t.seed * 100003 + epoch * 1009 + dist.rank)  # type: ignore[union-attr]
-            model_for_train.train()
-            sums: dict[str, float] = {}
-            window: dict[str, list[float]] = {}
-            images = n_steps = 0
-            bar = _progress(loader, show, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}", leave=False)
-            lr = schedule.set(epoch, step)
-            for batch in bar:
-                lr = schedule.set(epoch, step)
-                batch = move_to_device(batch, device, non_blocking=device.type == "cuda")
-                if t.channels_last:
-                    batch = to_channels_last(batch)
-                images += batch_size_of(batch)
-                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-                    loss, terms = task.loss(model_for_train, batch)
-                loss_value = float(loss.detach().float().item())
-                bad = not math.isfinite(loss_value)
-                if dist.distributed:
-                    flag = torch.tensor([1.0 if bad else 0.0], device=device)
-                    torch.distributed.all_reduce(flag)
-                    bad = flag.item() > 0
-                if bad:
-                    raise TrainingError(
-                        f"loss is not finite at epoch {epoch + 1}, step {step + 1} (lr {lr:.3g}); "
-                        "lower train.lr or add train.grad_clip / train.warmup_steps"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if t.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-                n_steps += 1
-                values = {"loss": loss_value, **{k: float(v) for k, v in (terms or {}).items() if k != "loss"}}
-                for k, v in values.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                    window.setdefault(k, []).append(v)
-                if show and hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{loss_value:.4g}", lr=f"{lr:.2g}", refresh=False)
-                if step % t.log_every == 0 and main:
-                    row = {"epoch": epoch + 1, "step": step, "lr": lr}
-                    row.update({k: sum(v) / len(v) for k, v in window.items()})
-                    step_log.log(row)  # type: ignore[union-attr]
-                    tb.scalars("train", row, step)  # type: ignore[union-attr]
-                    window = {}
-                if n_steps >= steps_per_epoch:
-                    break
-            if hasattr(bar, "close"):
-                bar.close()
-            means = du.all_reduce_mean({k: v / max(n_steps, 1) for k, v in sums.items()})
-            seconds = time.time() - epoch_started
-            finished = epoch + 1
-            is_last = finished == t.epochs
-            metrics: dict[str, float] = {}
-            if is_last or (t.eval_every and finished % t.eval_every == 0):
-                metrics = run_evaluation(task, model, val_set, device, dist, out_dir / "eval")
-                last_metrics = metrics
-                value = metrics.get(primary)
-                if value is None:
-                    _say(f"warning: evaluation returned no {primary!r} (got {', '.join(metrics) or 'nothing'})", main)
-                elif _better(value, best, mode):
-                    best, best_epoch = value, finished
-            rng_states = du.all_gather_object(capture_rng())
-            if main:
-                row = {"epoch": finished, "step": step, "lr": lr, "seconds": round(seconds, 3),
-                       "images_per_s": round(images * dist.world_size / max(seconds, 1e-9), 2)}  # fmt: skip
-                row.update({f"train_{k}": v for k, v in means.items()})
-                row.update({f"val_{k}": v for k, v in metrics.items()})
-                epoch_log.log(row)  # type: ignore[union-attr]
-                tb.scalars("epoch", row, finished)  # type: ignore[union-attr]
-                state = {
-                    "model": unwrap_model(model).state_dict(),
-                    "model_name": getattr(model, "model_name", cfg.model.name),
-                    "model_overrides": dict(getattr(model, "model_overrides", cfg.model.overrides)),
-                    "config": experiment_to_dict(cfg),
-                    "epoch": finished,
-                    "step": step,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": schedule.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": rng_states,
-                    "best_metric": best,
-                    "best_epoch": best_epoch,
-                    "primary_metric": primary,
-                    "metrics": last_metrics,
-                }
-                if metrics and best_epoch == finished:
-                    save_checkpoint(out_dir / "best.pt", state)
-                if is_last or finished % t.save_every == 0:
-                    save_checkpoint(out_dir / "last.pt", state)
-                if metrics or is_last:  # curves are redrawn with each evaluation (cheap next to one)
-                    _write_plots(out_dir, step_log, epoch_log)  # type: ignore[arg-type]
-                summary = " ".join(f"{k} {v:.4g}" for k, v in means.items())
-                shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in (primary, "AP50", "AR"))
-                _say(f"epoch {finished}/{t.epochs} ({seconds:.1f}s) {summary}" + (f" | val {shown}" if shown else ""),
-                     main)  # fmt: skip
-            du.barrier()
+        while state.epoch < t.epochs:
+            current = state.epoch + 1
+            result = train_one_epoch(state)
+            metrics = evaluate(state) if evaluation_due(state) else {}
+            end_epoch(state, result, metrics)
     except KeyboardInterrupt:
-        if main:
-            print(f"\ninterrupted in epoch {epoch + 1}; continue with --resume (from {out_dir / 'last.pt'})",
-                  file=sys.stderr)  # fmt: skip
+        say(f"\ninterrupted in epoch {current}; continue with --resume (from {state.out_dir / 'last.pt'})",
+            state.main)  # fmt: skip
         raise
     finally:
-        if tb is not None:
-            tb.close()
-
-    if main:
-        summary = {
-            "experiment": cfg.name,
-            "model": cfg.model.name,
-            "epochs": t.epochs,
-            "steps": step,
-            "world_size": dist.world_size,
-            "seconds_this_run": round(time.time() - started, 2),
-            "primary_metric": primary,
-            "best": {"value": best, "epoch": best_epoch},
-            "final": last_metrics,
-        }
-        write_json(out_dir / "metrics.json", summary)
-    du.barrier()
-    return dict(last_metrics)
+        if state.tb is not None:
+            state.tb.close()
+    finish_run(state, time.time() - started)
+    return dict(state.last_metrics)
 
 
 def _write_plots(out_dir: Path, step_log: CsvLogger, epoch_log: CsvLogger) -> None:
@@ -570,8 +744,8 @@ def _write_plots(out_dir: Path, step_log: CsvLogger, epoch_log: CsvLogger) -> No
 
         plot_loss_curves(step_log.rows or epoch_log.rows, out_dir / "plots" / "losses.png", epoch_log.rows)
         plot_metric_curves(epoch_log.rows, out_dir / "plots" / "metrics.png")
-    except Exception as exc:  # matplotlib missing or broken: the run matters more than its pictures
-        print(f"warning: could not draw plots ({type(exc).__name__}: {exc})", file=sys.stderr)
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:  # the run matters more than its pictures
+        say(f"warning: could not draw plots ({type(exc).__name__}: {exc})")
 
 
 # --------------------------------------------------------------------------------------------- evaluate
@@ -600,8 +774,9 @@ def evaluate_experiment(
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
         du.barrier()
-        _say(f"evaluating {weights} ({name}) on {len(dataset)} samples on {device}", progress and dist.is_main)
-        metrics = run_evaluation(task, model, dataset, device, dist, out)
+        say(f"evaluating {weights} ({name}) on {len(dataset)} samples on {device}", progress and dist.is_main)
+        with show_progress(progress and dist.is_main):
+            metrics = run_evaluation(task, model, dataset, device, dist, out)
         if dist.is_main:
             write_json(out / "eval_metrics.json", {"weights": str(weights), "config": cfg.name, "metrics": metrics})
         du.barrier()

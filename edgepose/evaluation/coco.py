@@ -7,8 +7,14 @@ The pipeline of SimpleBaseline/HRNet ``coco.py::evaluate`` (SPEC A.1.11):
 2. **rescoring**: instance score = box score × mean of the joint maxvals above ``in_vis_threshold`` (0.2);
 3. **OKS-NMS** per image with threshold 0.9 and the COCO sigmas (:mod:`edgepose.evaluation.nms`);
 4. a COCO results JSON (``[{image_id, category_id: 1, keypoints: [x, y, s] * K, score}]``), written atomically;
-5. ``COCOeval(gt, dt, "keypoints")`` from faster-coco-eval when importable (same figures, faster), else
-   pycocotools; the 10 keypoint statistics AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL.
+5. ``COCOeval(gt, dt, iouType="keypoints")``; the 10 keypoint statistics AP, AP50, AP75, APM, APL, AR, AR50,
+   AR75, ARM, ARL.
+
+The backend is pycocotools, the reference implementation, unless a caller asks for ``"faster_coco_eval"`` (or
+``"auto"``: faster-coco-eval when installed). Both are set up with ``iouType="keypoints"`` and nothing else:
+the legacy ``params.useSegm = None`` that pycocotools ignores switches faster-coco-eval 1.8 to *box* IoU, which
+once scored the top-down oracle AP 0.038 instead of 0.986 without a word. ``tests/evaluation/test_coco_eval.py``
+checks that both backends give identical figures on the same real predictions.
 
 pycocotools is imported lazily so the package imports without it.
 """
@@ -30,12 +36,14 @@ import numpy as np
 
 from edgepose.config import atomic_write_text
 from edgepose.data.coco import read_json
-from edgepose.errors import DataError
+from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.nms import oks_nms
 from edgepose.keypoints import COCO_SIGMAS
 
 log = logging.getLogger(__name__)
 
+BACKENDS: tuple[str, ...] = ("pycocotools", "faster_coco_eval", "auto")
+MAX_DETS = 20  # COCOeval keypoints keep the 20 highest-scored detections of each image
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 MAIN_STATS: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 
@@ -140,7 +148,40 @@ def validate_results(results: Any, gt_image_ids: set[int], num_keypoints: int, p
         if rec.get("category_id", 1) != 1:
             raise DataError(f"{where}: 'category_id' must be 1 (person), got {rec.get('category_id')!r}", path)
         out.append({"image_id": int(image_id), "category_id": 1, "keypoints": list(kp), "score": float(score)})
+    warn_suspicious_results(out, path)
     return out
+
+
+def warn_suspicious_results(records: Sequence[Mapping[str, Any]], path: str | Path | None = None) -> str | None:
+    """Log one warning line when results have duplicate records or more than 20 detections on an image.
+
+    COCOeval does not complain about either: duplicates count as false positives, and beyond ``maxDets=20``
+    it silently drops the lower-scored detections of an image, so a results file made without NMS, or written
+    twice into one list, scores lower than the predictions deserve. Returns the message (None if all is well).
+    """
+    seen: set[tuple] = set()
+    duplicates = 0
+    per_image: dict[int, int] = defaultdict(int)
+    for rec in records:
+        key = (int(rec["image_id"]), tuple(float(v) for v in rec["keypoints"]))
+        duplicates += key in seen
+        seen.add(key)
+        per_image[key[0]] += 1
+    crowded = {i: n for i, n in per_image.items() if n > MAX_DETS}
+    problems = []
+    if duplicates:
+        problems.append(f"{duplicates} duplicate record(s) (same image_id and keypoints)")
+    if crowded:
+        worst = max(crowded, key=lambda i: (crowded[i], -i))
+        problems.append(
+            f"{len(crowded)} image(s) with more than {MAX_DETS} detections (up to {crowded[worst]} on image "
+            f"{worst}; COCOeval keeps only the {MAX_DETS} highest-scored)"
+        )
+    if not problems:
+        return None
+    message = f"{path if path is not None else 'keypoint results'}: " + "; ".join(problems)
+    log.warning(message)
+    return message
 
 
 # ------------------------------------------------------------------------------------------- COCOeval
@@ -153,6 +194,9 @@ class CocoEvalResult:
 
 
 def _load_backend(backend: str):
+    """``(name, COCO, COCOeval)`` of ``backend``; "auto" is faster-coco-eval when importable, else pycocotools."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown COCOeval backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend in ("auto", "faster_coco_eval"):
         try:
             from faster_coco_eval import COCO, COCOeval_faster
@@ -197,7 +241,7 @@ def evaluate_keypoints(
     ann: str | Path | Mapping[str, Any],
     results: str | Path | Sequence[Mapping[str, Any]],
     *,
-    backend: str = "auto",
+    backend: str = "pycocotools",
     num_keypoints: int | None = None,
     image_ids: Sequence[int] | None = None,
 ) -> CocoEvalResult:
@@ -205,7 +249,9 @@ def evaluate_keypoints(
 
     Malformed inputs raise DataError naming the file and record. An empty results list scores 0 everywhere
     (pycocotools cannot load one). ``image_ids`` restricts the evaluation to those images (smoke runs on the
-    first N images); by default every image of the annotation file counts.
+    first N images); by default every image of the annotation file counts. ``backend`` is "pycocotools" (the
+    reference, default), "faster_coco_eval" or "auto" (see the module docstring). Duplicate records and images
+    with more than 20 detections are reported with one warning line naming the file.
     """
     gt_data, gt_path = _gt_dataset(ann)
     results_path = None
@@ -229,8 +275,7 @@ def evaluate_keypoints(
         coco_gt.dataset = gt_data
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(records)
-        coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
-        coco_eval.params.useSegm = None
+        coco_eval = COCOeval(coco_gt, coco_dt, iouType="keypoints")
         if image_ids is not None:
             coco_eval.params.imgIds = sorted(int(i) for i in image_ids)
         coco_eval.evaluate()

@@ -11,7 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgepose.keypoints import COCO_SIGMAS
+from edgepose.keypoints import COCO_KEYPOINTS, COCO_SIGMAS, KeypointSpec
+
+
+def keypoint_sigmas(spec: KeypointSpec) -> tuple[float, ...]:
+    """OKS sigmas for any keypoint set: its own, else COCO's for joints of the same name (LSP and MPII share
+    COCO's limb joints), else COCO's mean sigma (neck, head top, pelvis, ...), so OKS-NMS works for every
+    model the runtime can run, not only COCO-17 ones."""
+    if spec.sigmas is not None:
+        return tuple(spec.sigmas)
+    by_name = dict(zip(COCO_KEYPOINTS, COCO_SIGMAS))
+    mean = float(np.mean(COCO_SIGMAS))
+    return tuple(float(by_name.get(name, mean)) for name in spec.names)
 
 
 def oks_iou(

@@ -14,6 +14,7 @@ crossing limbs whose PAFs overwrite each other, a missing neck that splits a per
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,21 @@ def poses_to_records(image_id: int, poses: PafPoses, codec: PafCodec) -> list[di
 
 
 def oracle_records(
-    ann_path: str | Path, *, height: int = 368, codec: PafCodec | None = None, num_keypoints: int = 17
+    ann_path: str | Path,
+    *,
+    height: int = 368,
+    codec: PafCodec | None = None,
+    num_keypoints: int = 17,
+    skipped: Counter | None = None,
 ) -> list[dict[str, Any]]:
-    """Encode and decode every image of ``ann_path``; COCO result records of the decoded persons."""
+    """Encode and decode every image of ``ann_path``; COCO result records of the decoded persons.
+
+    Annotations the loader skips (zero-area boxes, other categories) are counted in ``skipped`` when given.
+    """
     codec = codec or PafCodec()
     coco = load_coco_keypoints(ann_path, num_keypoints=num_keypoints)
+    if skipped is not None:
+        skipped.update(coco.skipped)
     records: list[dict[str, Any]] = []
     for image_id in coco.image_ids():
         img = coco.images[image_id]
@@ -78,9 +89,11 @@ def oracle_records(
     return records
 
 
-def run_bottomup_oracle(ann_path: str | Path, height: int = 368, codec: PafCodec | None = None) -> dict[str, float]:
+def run_bottomup_oracle(
+    ann_path: str | Path, height: int = 368, codec: PafCodec | None = None, skipped: Counter | None = None
+) -> dict[str, float]:
     """The bottom-up codec's COCO AP upper bound on ``ann_path``: keys AP, AP50, AP75, APM, APL, AR."""
-    records = oracle_records(ann_path, height=height, codec=codec)
+    records = oracle_records(ann_path, height=height, codec=codec, skipped=skipped)
     if not records:
         raise DataError("the oracle decoded no person (no non-crowd person with keypoints?)", ann_path)
     metrics = evaluate_keypoints(ann_path, records).metrics

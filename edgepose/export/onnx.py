@@ -38,7 +38,7 @@ from edgepose.runtime.model_info import ModelInfo
 
 DEFAULT_OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
-KEYPOINT_SETS = {17: "coco", 16: "mpii"}
+KEYPOINT_SETS = {17: "coco", 16: "mpii", 14: "lsp"}
 
 
 @dataclass
@@ -94,7 +94,7 @@ def model_info(model: nn.Module, *, input_size: tuple[int, int] | None = None, c
         k = int(getattr(model, "num_keypoints", 17))
         keypoints = KEYPOINT_SETS.get(k)
         if keypoints is None:
-            raise ConfigError(f"no keypoint set with {k} keypoints is known to the runtime (coco=17, mpii=16)")
+            raise ConfigError(f"no keypoint set with {k} keypoints is known to the runtime (coco=17, mpii=16, lsp=14)")
         outputs: tuple[str, ...] = ("heatmaps",)
         stride = int(getattr(model, "stride", 4))
         norm = getattr(model, "input_normalization", "imagenet")
@@ -173,17 +173,27 @@ def export_onnx(
     check: bool = True,
     exporter: str = "torchscript",
     codec: str = "msra",
+    log: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Export ``model`` (an edgepose top-down or bottom-up model) to ``path``; see the module docstring."""
+    """Export ``model`` (an edgepose top-down or bottom-up model) to ``path``; see the module docstring.
+
+    The input size must be a positive multiple of the model's stride: a 127x95 top-down model would map its
+    heatmaps back to the crop with a skewed scale, and the runtime rejects it, so it is refused here, before a
+    file is written. ``log`` receives one line per stage (export, check, parity) for long exports.
+    """
     import onnx
 
+    say = log or (lambda _msg: None)
     if exporter not in EXPORTERS:
         raise ConfigError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     path = Path(path)
     info = model_info(model, input_size=input_size, codec=codec)
     h, w = info.input_size
-    if info.task == "bottomup" and (h % info.stride or w % info.stride):
-        raise ConfigError(f"bottom-up input size {h}x{w} must be a multiple of the stride {info.stride}")
+    if h < info.stride or w < info.stride or h % info.stride or w % info.stride:
+        raise ConfigError(
+            f"input size {h}x{w} must be positive multiples of the {info.task} model's stride {info.stride} "
+            f"(e.g. {max(1, round(h / info.stride)) * info.stride} {max(1, round(w / info.stride)) * info.stride})"
+        )
     output_names = list(info.outputs)
     axes: dict[int, str] = {0: "batch"} if dynamic_batch else {}
     if info.task == "bottomup":
@@ -204,6 +214,7 @@ def export_onnx(
 
             def write(tmp: str) -> None:
                 nonlocal slimmed
+                say(f"exporting {info.model_name} ({info.task}, {h}x{w}) with the {exporter} exporter, opset {opset}")
                 try:
                     _torch_export(
                         wrapper, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
@@ -219,14 +230,17 @@ def export_onnx(
                     ) from exc
                 proto = onnx.load(tmp)
                 if slim:
+                    say("simplifying the graph (onnxslim)")
                     proto, slimmed = _slim(proto)
                 info.attach(proto)
+                say("checking the ONNX graph")
                 onnx.checker.check_model(proto)
                 onnx.save(proto, tmp)
 
             write_atomic(path, write)
             diff, scale = (None, None)
             if check:
+                say("checking ONNX Runtime against PyTorch on random inputs")
                 diff, scale = parity(wrapper, path, info, dynamic_batch=dynamic_batch, device=device)
     finally:
         model.train(was_training)

@@ -5,7 +5,12 @@ runtime does (top-down: the whole image as one person crop; bottom-up: the image
 feeds them to ``onnxruntime.quantization.quantize_static`` (QDQ format, per-channel int8 weights, uint8
 activations, MinMax calibration), copies the metadata over and writes the result atomically. It then reports
 how far the int8 model is from the fp32 one on the calibration images: max / mean abs difference of the
-outputs, and the keypoint-level difference after decoding (pixels, over keypoints found by both).
+outputs, and the keypoint-level difference after decoding (pixels, over keypoints found by both), with advice
+when that difference is large.
+
+A model that is already quantised is refused up front (quantising QDQ nodes again gives a model ONNX Runtime
+cannot load, and ORT says so in dozens of warnings); the result is loaded and run once in its temporary folder
+before it is moved to ``out_path``, so a failed quantisation never leaves an invalid file there.
 
 No torch: needs onnx + onnxruntime only (``edgepose quantize`` runs where ``edgepose[runtime]`` + onnx are
 installed).
@@ -13,9 +18,12 @@ installed).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +34,7 @@ from edgepose.runtime.estimator import PoseEstimator
 from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import box_iou
 from edgepose.runtime.preprocess import bottomup_input, topdown_inputs
-from edgepose.runtime.session import OnnxNetwork
+from edgepose.runtime.session import OnnxNetwork, create_session
 from edgepose.runtime.sources import IMAGE_EXTENSIONS, read_image_bgr
 
 
@@ -40,6 +48,7 @@ class QuantizeReport:
     keypoint_max_px: float | None
     size_fp32_mb: float
     size_int8_mb: float
+    advice: str | None = None  # set when the INT8 keypoints are far from the fp32 ones
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -59,6 +68,72 @@ def calibration_images(sources: Sequence[str | Path], max_images: int = 32) -> l
     if not files:
         raise DataError(f"no calibration images ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(map(str, sources))}")
     return files[: max(1, int(max_images))]
+
+
+# Quantised-model operators: a model holding any of them has been quantised already.
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+                           "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"})  # fmt: skip
+# Keypoint differences (pixels, INT8 vs fp32) above which the report comes with advice.
+ADVICE_MEAN_PX, ADVICE_MAX_PX = 8.0, 64.0
+
+
+def quantized_ops(model_path: str | Path) -> dict[str, int]:
+    """Counts of the quantised operators in a model (empty for an fp32 model)."""
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(model_path), load_external_data=False).graph.node:
+        if node.op_type in QUANTIZED_OPS:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def keypoint_advice(mean_px: float | None, max_px: float | None) -> str | None:
+    """A one-line warning with what to try when INT8 keypoints land far from the fp32 ones, else None."""
+    if mean_px is None or max_px is None or (mean_px <= ADVICE_MEAN_PX and max_px <= ADVICE_MAX_PX):
+        return None
+    return (
+        f"INT8 keypoints are {mean_px:.1f} px (max {max_px:.1f} px) from the fp32 model's: calibrate on more, "
+        "representative images (photos like those you will run on, --max-images 100 or more), try --reduce-range "
+        "on CPUs without VNNI, or deploy the fp32 model; a model with random weights gives such figures anyway"
+    )
+
+
+@contextlib.contextmanager
+def _quiet_quantizer(messages: list[str]):
+    """Collect onnxruntime.quantization's Python log records and warnings (dozens per model) instead of printing
+    them; the caller turns a failure into one line and drops them on success."""
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler, level = _Collect(logging.WARNING), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        messages.extend(str(w.message) for w in caught)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _check_quantized(path: Path, batch: np.ndarray, reference: dict[str, np.ndarray], input_name: str) -> None:
+    """Load and run the INT8 model once; outputs must match the fp32 ones in name and shape and be finite."""
+    session = create_session(path)
+    names = [o.name for o in session.get_outputs()]
+    outs = dict(zip(names, session.run(None, {input_name: batch})))
+    for name, ref in reference.items():
+        got = outs.get(name)
+        if got is None or got.shape != ref.shape:
+            raise EdgeposeError(f"the quantised model's output {name!r} is {None if got is None else got.shape}, "
+                                f"fp32 gives {ref.shape}")  # fmt: skip
+        if not np.isfinite(got).all():
+            raise EdgeposeError(f"the quantised model's output {name!r} has NaN or infinite values")
 
 
 def network_input(image_bgr: np.ndarray, info: ModelInfo) -> np.ndarray:
@@ -107,15 +182,29 @@ def quantize_onnx(
     max_images: int = 32,
     per_channel: bool = True,
     reduce_range: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> QuantizeReport:
-    """Quantise ``model_path`` to ``out_path`` (see the module docstring) and report the difference to fp32."""
+    """Quantise ``model_path`` to ``out_path`` (see the module docstring) and report the difference to fp32.
+
+    ``log`` receives one line per stage (reading, calibrating, checking, comparing).
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    say = log or (lambda _msg: None)
+    if max_images < 1:
+        raise EdgeposeError(f"max_images must be >= 1, got {max_images}")
     model_path, out_path = Path(model_path), Path(out_path)
     fp32 = OnnxNetwork(model_path, threads=None)
     info = fp32.info
-    images = [read_image_bgr(p) for p in calibration_images(calibration, max_images)]
+    already = quantized_ops(model_path)
+    if already:
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(already.items()))
+        raise EdgeposeError(f"this model is already quantised ({ops}); quantise the fp32 model that "
+                            "`edgepose export` wrote", model_path)  # fmt: skip
+    files = calibration_images(calibration, max_images)
+    say(f"reading {len(files)} calibration images")
+    images = [read_image_bgr(p) for p in files]
     batches = [network_input(img, info) for img in images]
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,33 +213,50 @@ def quantize_onnx(
         try:  # shape inference + graph optimisation, recommended before static quantisation
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+            with _quiet_quantizer([]):
+                quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
         except Exception:  # pragma: no cover - fall back to the model as exported
             prepared = model_path
         quantized = Path(tmp) / "int8.onnx"
+        say(f"calibrating on {len(batches)} images and quantising (QDQ, int8 weights, uint8 activations)")
+        messages: list[str] = []
         try:
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                _Reader(fp32.input_name, batches),
-                quant_format=QuantFormat.QDQ,
-                per_channel=per_channel,
-                reduce_range=reduce_range,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-            )
+            with _quiet_quantizer(messages):
+                quantize_static(
+                    str(prepared),
+                    str(quantized),
+                    _Reader(fp32.input_name, batches),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel,
+                    reduce_range=reduce_range,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+                )
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             why = f"{type(exc).__name__}: {first[:300]}"
-            raise EdgeposeError(f"static quantisation failed ({why})", model_path) from exc
-        proto = onnx.load(str(quantized))
-        info.attach(proto)
+            raise EdgeposeError(f"static quantisation failed ({why})", model_path) from None
+        say("checking the INT8 model")
         final = Path(tmp) / "final.onnx"
-        onnx.save(proto, str(final))
+        try:
+            proto = onnx.load(str(quantized))
+            info.attach(proto)
+            onnx.save(proto, str(final))
+            onnx.checker.check_model(str(final))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EdgeposeError(f"quantisation gave an invalid model ({first[:200]}); nothing written",
+                                out_path) from None  # fmt: skip
+        try:
+            _check_quantized(final, batches[0], fp32(batches[0]), fp32.input_name)
+        except EdgeposeError as exc:
+            reason = str(exc).removeprefix(f"{final}: ")
+            raise EdgeposeError(f"the quantised model does not run ({reason}); nothing written", out_path) from None
         os.replace(final, out_path)  # the temporary folder is beside out_path: an atomic rename
 
+    say(f"comparing INT8 with fp32 on {len(images)} images")
     int8 = OnnxNetwork(out_path)
     diffs_max, diffs_sum, count = 0.0, 0.0, 0
     for batch in batches:
@@ -165,13 +271,16 @@ def quantize_onnx(
     dists: list[float] = []
     for img in images:
         dists.extend(_keypoint_distances(est32, est8, img))
+    mean_px = float(np.mean(dists)) if dists else None
+    max_px = float(np.max(dists)) if dists else None
     return QuantizeReport(
         path=str(out_path),
         calibration_images=len(images),
         max_abs_diff=diffs_max,
         mean_abs_diff=diffs_sum / max(count, 1),
-        keypoint_mean_px=float(np.mean(dists)) if dists else None,
-        keypoint_max_px=float(np.max(dists)) if dists else None,
+        keypoint_mean_px=mean_px,
+        keypoint_max_px=max_px,
         size_fp32_mb=model_path.stat().st_size / 2**20,
         size_int8_mb=out_path.stat().st_size / 2**20,
+        advice=keypoint_advice(mean_px, max_px),
     )

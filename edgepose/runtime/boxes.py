@@ -1,6 +1,9 @@
 """Person boxes for top-down models: a detections file, OpenCV's HOG people detector, or a bottom-up model.
 
-Every box source is a callable ``(image_bgr, image_id) -> (boxes (N, 4) xywh, scores (N,))``.
+Every box source is a callable ``(image_bgr, image_id) -> (boxes (N, 4) xywh, scores (N,))``. Whatever the
+source, :func:`clean_boxes` drops boxes that cannot hold a person (NaN, infinite, empty or negative size, wholly
+outside the image) and clips those reaching far beyond it, and counts both, so a bad detections file shows up
+as a count the user is told instead of silently missing or absurd "people".
 
 numpy + OpenCV only.
 """
@@ -8,7 +11,7 @@ numpy + OpenCV only.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +26,65 @@ BoxSource = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, 4), dtype=np.float64), np.zeros(0, dtype=np.float64)
+
+
+# Reasons counted by clean_boxes (keys of its Counter), in the words the user reads.
+NOT_FINITE = "not finite (NaN or inf)"
+EMPTY = "empty or negative size"
+OUTSIDE = "outside the image"
+CLIPPED = "clipped to the image (reached over one image size beyond it)"
+
+
+def clean_boxes(
+    boxes: np.ndarray, scores: np.ndarray, image_size: tuple[int, int], counts: Counter | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes ``(N, 4)`` xywh and scores fit to crop from an image of ``image_size`` = ``(H, W)``.
+
+    Dropped: boxes or scores that are not finite, boxes at most 1 px wide or tall (negative sizes included)
+    and boxes that do not overlap the image. Clipped to the image: boxes reaching more than one image size
+    beyond an edge (a 1e9-pixel box would otherwise be a "person" a billion pixels tall, its keypoints
+    anywhere). Boxes slightly outside the image (people cut by its border) are kept as they are. Each drop or
+    clip is counted by reason in ``counts``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    counts = Counter() if counts is None else counts
+    h, w = float(image_size[0]), float(image_size[1])
+    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+    counts[NOT_FINITE] += int((~finite).sum())
+    boxes, scores = boxes[finite], scores[finite]
+    sized = (boxes[:, 2] > 1) & (boxes[:, 3] > 1)
+    counts[EMPTY] += int((~sized).sum())
+    boxes, scores = boxes[sized], scores[sized]
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    inside = (x1 > 0) & (y1 > 0) & (x0 < w) & (y0 < h)
+    counts[OUTSIDE] += int((~inside).sum())
+    boxes, scores = boxes[inside], scores[inside]
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    far = (x0 < -w) | (y0 < -h) | (x1 > 2 * w) | (y1 > 2 * h)
+    if far.any():
+        counts[CLIPPED] += int(far.sum())
+        cx0, cy0 = np.clip(x0[far], 0, w), np.clip(y0[far], 0, h)
+        cx1, cy1 = np.clip(x1[far], 0, w), np.clip(y1[far], 0, h)
+        boxes = boxes.copy()
+        boxes[far] = np.stack([cx0, cy0, cx1 - cx0, cy1 - cy0], axis=1)
+    for key in [k for k, v in counts.items() if v == 0]:
+        del counts[key]
+    return boxes, scores
+
+
+def describe_box_counts(counts: Counter) -> str:
+    """``"3 boxes dropped (2 not finite, 1 outside the image); 1 clipped to the image (...)"``, or ``""``."""
+    dropped = {k: v for k, v in counts.items() if k != CLIPPED and v}
+    parts = []
+    if dropped:
+        reasons = ", ".join(f"{v} {k}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{sum(dropped.values())} person boxes dropped ({reasons})")
+    if counts.get(CLIPPED):
+        parts.append(f"{counts[CLIPPED]} {CLIPPED}")
+    return "; ".join(parts)
 
 
 class DetectionFile:

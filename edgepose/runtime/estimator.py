@@ -8,19 +8,26 @@ The estimator owns pre-processing (:mod:`edgepose.runtime.preprocess`) and decod
   ``edgepose predict --weights`` and ``edgepose predict --onnx`` differ only in the network's arithmetic.
 
 Top-down models need person boxes (``boxes`` ``(N, 4)`` xywh, optional ``box_scores``); without them the
-whole image is one box. Bottom-up models ignore boxes.
+whole image is one box. Boxes that cannot hold a person are dropped, boxes reaching far beyond the image
+clipped (:func:`~edgepose.runtime.boxes.clean_boxes`), and both counted in :attr:`PoseEstimator.box_counts`.
+With ``nms_threshold`` the top-down poses go through OKS-NMS (:mod:`edgepose.evaluation.nms`, numpy only), so
+overlapping detector boxes of one person give one skeleton, not a stack of near-identical ones. Bottom-up
+models ignore boxes.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from edgepose.codecs.heatmap import HeatmapCodec
-from edgepose.errors import DataError
+from edgepose.errors import ConfigError, DataError
+from edgepose.evaluation.nms import keypoint_sigmas, oks_nms
 from edgepose.keypoints import COCO_SKELETON, get_keypoint_spec, openpose_to_coco
+from edgepose.runtime.boxes import clean_boxes
 from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import Person, keypoint_box
 from edgepose.runtime.preprocess import bottomup_input, check_image, flip_batch, topdown_inputs
@@ -42,6 +49,8 @@ class PoseEstimator:
         height: bottom-up inference height (default: ``info.input_size[0]``, 368); larger finds smaller people.
         upsample: bottom-up maps are upsampled by this factor (cubic) before peak finding (4: LWOP's demo, with
             sub-pixel peak refinement as accurate as 8).
+        nms_threshold: top-down only: OKS-NMS threshold in (0, 1] (a pose whose OKS with a better-scoring one
+            exceeds it is dropped); ``None`` keeps one pose per box. ``edgepose predict`` uses 0.7.
     """
 
     def __init__(
@@ -53,7 +62,12 @@ class PoseEstimator:
         batch_size: int = 32,
         height: int | None = None,
         upsample: int = 4,
+        nms_threshold: float | None = None,
     ) -> None:
+        if height is not None and int(height) < 16:
+            raise ConfigError(f"inference height must be >= 16 pixels, got {height}")
+        if nms_threshold is not None and not 0.0 < float(nms_threshold) <= 1.0:
+            raise ConfigError(f"OKS-NMS threshold must be in (0, 1], got {nms_threshold}")
         self.network = network
         self.info = info
         self.flip_test = bool(flip_test)
@@ -61,6 +75,8 @@ class PoseEstimator:
         self.height = int(height or info.input_size[0])
         self.upsample = int(upsample)
         self.keypoint_spec = get_keypoint_spec(info.keypoints)
+        self.nms_threshold = None if nms_threshold is None else float(nms_threshold)
+        self.box_counts: Counter = Counter()  # boxes dropped / clipped by clean_boxes, by reason, over all calls
         if info.task == "topdown":
             self.codec = HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
         else:
@@ -128,11 +144,10 @@ class PoseEstimator:
         self, image_bgr: np.ndarray, boxes: np.ndarray | Sequence, box_scores: Sequence[float] | None = None
     ) -> list[Person]:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        keep = (boxes[:, 2] > 1) & (boxes[:, 3] > 1) & np.isfinite(boxes).all(axis=1)
-        scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64).reshape(-1)
         if len(scores) != len(boxes):
             raise DataError(f"{len(scores)} box scores for {len(boxes)} boxes")
-        boxes, scores = boxes[keep], scores[keep]
+        boxes, scores = clean_boxes(boxes, scores, image_bgr.shape[:2], self.box_counts)
         if len(boxes) == 0:
             return []
         batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
@@ -145,6 +160,15 @@ class PoseEstimator:
             good = conf > KEYPOINT_SCORE_THRESHOLD
             quality = float(conf[good].mean()) if good.any() else 0.0
             persons.append(Person(kp, scores[i] * quality, box=boxes[i]))
+        if self.nms_threshold is not None and len(persons) > 1:
+            keep = oks_nms(
+                np.stack([p.keypoints for p in persons]),
+                np.array([p.score for p in persons]),
+                np.array([float(p.box[2] * p.box[3]) for p in persons]),
+                threshold=self.nms_threshold,
+                sigmas=keypoint_sigmas(self.keypoint_spec),
+            )
+            persons = [persons[i] for i in sorted(keep)]
         return persons
 
     # -------------------------------------------------------------------------------------- bottom-up

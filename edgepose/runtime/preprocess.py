@@ -1,7 +1,7 @@
 """Image -> network input, for both pipelines; numpy + OpenCV only.
 
 * Top-down: each person box becomes a crop of the network's input size through the same three-point affine
-  the training data used (:func:`edgepose.data.transforms.get_affine_transform`, boxes padded to the input's
+  the training data used (:func:`edgepose.geometry.get_affine_transform`, boxes padded to the input's
   aspect ratio and by 1.25), RGB, ImageNet-normalised.
 * Bottom-up: the whole image is resized so its height is the inference height (368 by default), BGR,
   ``(x - 128) / 256``, then padded right and bottom with zeros to a multiple of the stride (SPEC A.2.7).
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edgepose.data.transforms import box_to_center_scale, crop_image, get_affine_transform, normalize_image
 from edgepose.errors import DataError
+from edgepose.geometry import box_to_center_scale, crop_image, get_affine_transform, normalize_image
 
 
 def check_image(image: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch
 
 from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
+from edgepose.errors import EdgeposeError
 from edgepose.export.onnx import export_onnx
 from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 from edgepose.models import build_model
@@ -141,7 +142,7 @@ def test_weights_rebuild_the_checkpoint_model_and_random_weights_warn(tmp_path, 
     assert "random weights" in capfd.readouterr().err
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path, coco_mini, onnx_models, capfd):
+def test_bad_inputs_are_one_line_errors(tmp_path, coco_mini, onnx_models, capfd, monkeypatch):
     onnx = str(onnx_models / "topdown.onnx")
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 truncated")
@@ -169,8 +170,12 @@ def test_bad_inputs_are_one_line_errors(tmp_path, coco_mini, onnx_models, capfd)
     err = _one_line_error(capfd)
     assert "wrong.pt" in err and "do not fit" in err
 
+    def no_shipped_model():  # an install that left the package data out
+        raise EdgeposeError("the shipped model is missing from this installation (reinstall edgepose)", "model.onnx")
+
+    monkeypatch.setattr("edgepose.assets.shipped_onnx", no_shipped_model)
     assert main(["predict", image]) == 2
-    assert "--weights" in _one_line_error(capfd)
+    assert "shipped model is missing" in _one_line_error(capfd)
 
 
 def test_hog_detector_and_malformed_detections(tmp_path, shared_data, onnx_models, capfd):

@@ -11,8 +11,9 @@ import pytest
 
 from edgepose.config import from_dict
 from edgepose.data.topdown import TopdownDataConfig, build_topdown_dataset, worker_init_fn
-from edgepose.data.transforms import affine_points, denormalize_image, get_affine_transform, read_image_rgb
+from edgepose.data.transforms import read_image_rgb
 from edgepose.errors import ConfigError, DataError
+from edgepose.geometry import affine_points, denormalize_image, get_affine_transform
 
 VAL_ANN = "annotations/person_keypoints_val2017_mini.json"
 DETS = "person_detection_results/mmpose_test_coco_det_AP_H_56.json"
@@ -95,7 +96,7 @@ def test_train_augmentation_is_consistent_and_reproducible(coco_mini):
         rec = ds.records[idx]
         joints = rec.joints.copy()
         if it["meta"]["flipped"]:
-            from edgepose.data.transforms import flip_joints
+            from edgepose.geometry import flip_joints
 
             width = read_image_rgb(rec.image_path).shape[1]
             joints = flip_joints(joints, width, ds.flip_index)

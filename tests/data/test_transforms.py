@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose.data.transforms import (
+from edgepose.data.transforms import half_body, sanitize_box
+from edgepose.errors import DataError
+from edgepose.geometry import (
     IMAGENET_MEAN,
     PIXEL_STD,
     affine_points,
@@ -14,12 +16,9 @@ from edgepose.data.transforms import (
     denormalize_image,
     flip_joints,
     get_affine_transform,
-    half_body,
     joints_to_crop,
     normalize_image,
-    sanitize_box,
 )
-from edgepose.errors import DataError
 from edgepose.keypoints import COCO
 
 

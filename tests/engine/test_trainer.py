@@ -134,35 +134,3 @@ def test_cli_train_resume_and_eval(tmp_path, capsys):
     assert main(["eval", str(path), "--weights", str(tmp_path / "missing.pt"), *ev]) == 2
     assert "missing.pt: checkpoint not found" in capsys.readouterr().err
 
-
-def test_quickstart_file_matches_the_command():
-    import yaml
-
-    from edgepose.cli.quickstart import QUICKSTART
-
-    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml").read_text())
-    for k in ("train_ann", "val_ann", "train_images", "val_images"):
-        assert shipped["data"].pop(k) == "../output/quickstart/" + QUICKSTART["data"][k]
-    data = {k: v for k, v in QUICKSTART["data"].items() if not k.endswith(("_ann", "_images"))}
-    expected = {**QUICKSTART, "data": data}
-    assert shipped == expected
-
-
-@pytest.mark.slow
-def test_quickstart_tiny_runs_end_to_end(tmp_path, capsys):
-    out = tmp_path / "qs"
-    assert main(["quickstart", "--out", str(out), "--tiny", "--no-progress"]) == 0
-    for name in ("report.md", "metrics.json", "train/best.pt", "train/last.pt", "train/plots/losses.png",
-                 "train/plots/metrics.png", "data/annotations/person_keypoints_val.json"):  # fmt: skip
-        assert (out / name).is_file(), name
-    summary = json.loads((out / "metrics.json").read_text())
-    assert isinstance(summary["AP"], float) and 0.0 <= summary["AP"] <= 1.0
-    assert summary["steps"] == 3 and "AP" in summary["metrics"]
-    assert summary["seconds"]["cpu"] > 0 and summary["model_overrides"]["blocks"] == [1, 1, 1, 1]
-    assert "Synthetic-val AP" in (out / "report.md").read_text()
-    assert "AP " in capsys.readouterr().out
-    # The saved config continues the run in place.
-    from edgepose.engine.config import load_experiment
-
-    cfg = load_experiment(out / "train" / "config.yaml")
-    assert Path(cfg.output_dir) == (out / "train").resolve()

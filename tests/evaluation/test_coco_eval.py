@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from edgepose.cli.main import main
-from edgepose.errors import DataError
+from edgepose.codecs.heatmap import HeatmapCodec
+from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.coco import STAT_NAMES, evaluate_keypoints, postprocess_instances, rescore, write_results
 from edgepose.evaluation.nms import oks_iou, oks_nms
+from edgepose.evaluation.oracle_topdown import oracle_instances
 
 VAL_ANN = "annotations/person_keypoints_val2017_mini.json"
 
@@ -48,12 +50,89 @@ def _pycocotools(ann_path: Path, results_path: Path) -> np.ndarray:
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(ann_path))
         dt = gt.loadRes(str(results_path))
-        ev = COCOeval(gt, dt, "keypoints")
-        ev.params.useSegm = None
+        ev = COCOeval(gt, dt, iouType="keypoints")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return ev.stats
+
+
+def _oracle_predictions(ann_path: Path, noise: float, seed: int = 0) -> list[dict]:
+    """Real top-down predictions: every val-mini person encoded and decoded by the MSRA codec, then rescored and
+    OKS-NMSed as evaluation does; ``noise`` > 0 moves joints by that fraction of the person's crop size and adds
+    a false positive for every third person, so the figures land mid-range where a wrong IoU type shows."""
+    instances = oracle_instances(ann_path, HeatmapCodec(kind="msra"))
+    rng = np.random.default_rng(seed)
+    if noise > 0:
+        extra = []
+        for i, inst in enumerate(instances):
+            kp = inst["keypoints"].copy()
+            kp[:, :2] += rng.normal(0, noise * np.sqrt(inst["area"]), size=(len(kp), 2))
+            kp[:, 2] *= rng.uniform(0.3, 1.0)
+            inst["keypoints"] = kp
+            if i % 3 == 0:
+                ghost = kp.copy()
+                ghost[:, :2] += rng.uniform(-80, 80, size=2)
+                extra.append({**inst, "keypoints": ghost, "box_score": 0.4})
+        instances += extra
+    return postprocess_instances(instances)
+
+
+def test_backends_give_identical_figures_on_real_predictions(coco_mini, tmp_path, capsys):
+    """faster-coco-eval is only an option, and it must agree with pycocotools to the last digit: with the legacy
+    ``useSegm = None`` it silently switched to box IoU (oracle AP 0.038 instead of 0.986)."""
+    ann = coco_mini / VAL_ANN
+    oracle = _oracle_predictions(ann, noise=0.0)
+    noisy = _oracle_predictions(ann, noise=0.03)
+    for records, lo, hi in ((oracle, 0.97, 1.0), (noisy, 0.2, 0.9)):  # oracle + rescoring + NMS: 0.9721
+        ref = evaluate_keypoints(ann, records)
+        fast = evaluate_keypoints(ann, records, backend="faster_coco_eval")
+        assert (ref.backend, fast.backend) == ("pycocotools", "faster_coco_eval")
+        assert [fast.metrics[k] for k in STAT_NAMES] == pytest.approx([ref.metrics[k] for k in STAT_NAMES], abs=1e-12)
+        assert lo <= ref.metrics["AP"] <= hi, ref.metrics
+    # the same through a file and the CLI, whose default is the reference
+    path = write_results(noisy, tmp_path / "noisy.json")
+    expected = _pycocotools(ann, path)
+    for extra in ([], ["--backend", "faster_coco_eval"], ["--backend", "auto"]):
+        assert main(["evaluate-results", "--ann", str(ann), "--results", str(path), "--json", *extra]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert [printed[k] for k in STAT_NAMES] == pytest.approx(list(expected), abs=1e-12)
+
+
+def test_oracle_cli_prints_the_reference_ap_with_faster_coco_eval_installed(coco_mini, capsys):
+    pytest.importorskip("faster_coco_eval")  # installed by the dev extra; what made the oracle print 0.038
+    assert main(["oracle", "topdown", "--ann", str(coco_mini / VAL_ANN), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(0.9857, abs=5e-4)
+
+
+def test_unknown_backend_is_a_config_error(coco_mini):
+    with pytest.raises(ConfigError, match="unknown COCOeval backend 'cocoapi'"):
+        evaluate_keypoints(coco_mini / VAL_ANN, _noisy_results(coco_mini / VAL_ANN)[:3], backend="cocoapi")
+
+
+def test_duplicates_and_crowded_images_warn_once_naming_the_file(coco_mini, tmp_path, caplog):
+    ann = coco_mini / VAL_ANN
+    clean = _noisy_results(ann)
+    path = write_results(clean, tmp_path / "clean.json")
+    with caplog.at_level("WARNING", logger="edgepose.evaluation.coco"):
+        evaluate_keypoints(ann, path)
+    assert caplog.records == []
+    first = clean[0]
+    crowded = [
+        {**first, "keypoints": [v + 1000 * (i + 1) * (j % 3 != 2) for j, v in enumerate(first["keypoints"])]}
+        for i in range(22)
+    ]  # 22 more detections on one image, far from anyone
+    messy = [*clean, clean[1], clean[2], *crowded]
+    path = write_results(messy, tmp_path / "messy.json")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgepose.evaluation.coco"):
+        res = evaluate_keypoints(ann, path)
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "messy.json" in message and "2 duplicate record(s)" in message
+    on_first = sum(r["image_id"] == first["image_id"] for r in messy)
+    assert f"1 image(s) with more than 20 detections (up to {on_first} on image {first['image_id']};" in message
+    assert res.num_results == len(clean) + 24
 
 
 def test_equals_pycocotools_and_cli(coco_mini, tmp_path, capsys):
