@@ -131,7 +131,7 @@ def cases(f: dict[str, Path], tmp: Path) -> list[Case]:
         Case("predict", "corrupt image", ["predict", str(f["corrupt_image"]), "--onnx", onnx], "cannot decode"),
         Case("predict", "unknown file type", ["predict", str(f["text"]), "--onnx", onnx], "unknown file type"),
         Case("predict", "folder without images", ["predict", str(f["empty_dir"]), "--onnx", onnx], "no images"),
-        Case("predict", "empty video", ["predict", str(f["empty_video"]), "--onnx", onnx], "no frames"),
+        Case("predict", "empty video", ["predict", str(f["empty_video"]), "--onnx", onnx], "empty.mp4"),
         Case("predict", "missing camera", ["predict", "9", "--onnx", onnx], "camera 9 is not available"),
         Case("predict", "corrupt .onnx", ["predict", img, "--onnx", str(f["corrupt_onnx"])], "not a loadable ONNX"),
         Case("predict", "corrupt checkpoint", ["predict", img, "--weights", str(f["corrupt_pt"])], "corrupt.pt"),

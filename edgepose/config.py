@@ -196,11 +196,55 @@ def save_yaml(data: Any, path: str | Path) -> None:
     atomic_write_text(path, yaml.safe_dump(payload, sort_keys=False))
 
 
+_UMASK: int | None = None
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux).
+
+    ``os.umask`` can only be read by setting it, which races with threads creating files; the fallback does
+    that once and caches the result.
+    """
+    global _UMASK
+    if _UMASK is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                _UMASK = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            _UMASK = os.umask(0o022)
+            os.umask(_UMASK)
+    return _UMASK
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: ``0o666`` less the umask (``0o644`` under the usual 022)."""
+    return 0o666 & ~current_umask()
+
+
+def temp_file_beside(path: str | Path, suffix: str = "") -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file in ``path``'s folder, for writing and then ``os.replace``.
+
+    ``tempfile.mkstemp`` creates files with mode 0600 so that other users cannot read them; once renamed into
+    place that made configs, CSV logs and ONNX models private while the plots beside them (written by
+    ``open``) were 0644. The temporary file gets the mode ``open`` would have given the final file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, new_file_mode())
+    except (OSError, AttributeError):  # no fchmod (Windows) or a file system without modes: keep mkstemp's
+        pass
+    return fd, tmp
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (atomic on POSIX)."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (atomic on POSIX).
+
+    The result has the permissions a plain ``open(path, "w")`` would give it (see :func:`temp_file_beside`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

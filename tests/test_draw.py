@@ -31,9 +31,15 @@ def test_draw_poses_draws_on_a_copy_and_only_confident_keypoints():
     assert image.sum() == 0, "the input must be left untouched"
     assert out[95, 170].any(), "a keypoint above the threshold is drawn"
     assert not out[110, 190].any(), "a keypoint below the threshold is not drawn"
-    # the limb between keypoints 5 and 7 is drawn in its colour (pixels along the segment are coloured)
-    mid = ((kp[5, :2] + kp[7, :2]) / 2).round().astype(int)
-    assert out[mid[1], mid[0]].any()
+    # the limb between keypoints 5 and 7 is drawn in its colour: a pixel mid-limb, 20 px from either keypoint's
+    # dot (radius 3) and from any other limb (the others have no confident keypoints)
+    arm = np.zeros((17, 3))
+    arm[5], arm[7] = (60, 50, 0.9), (100, 50, 0.9)
+    out = draw_poses(image, [arm], threshold=0.3, boxes=False)
+    limb = list(COCO_SKELETON).index((5, 7))
+    assert tuple(int(c) for c in out[50, 80]) == limb_colours(len(COCO_SKELETON))[limb]
+    arm[7, 2] = 0.1  # one end below the threshold: no limb
+    assert not draw_poses(image, [arm], threshold=0.3, boxes=False)[50, 80].any()
 
 
 def test_draw_box_with_score_and_bare_arrays():

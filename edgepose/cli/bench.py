@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 
+from edgepose.cli.common import add_set_argument
 from edgepose.errors import EdgeposeError
 
 
@@ -53,10 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--fuse-bn", action="store_true",
         help="fold BatchNorm into the preceding convs of every model first (torch.fx), as deployment runtimes do",
     )  # fmt: skip
-    lat.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="model option override applied to every model (YAML-typed); repeatable",
-    )  # fmt: skip
+    add_set_argument(lat, help="model option overrides applied to every model (YAML-typed): --set a=1 b=2")
     lat.add_argument("--json", action="store_true", help="print one JSON object")
     lat.add_argument("--markdown", action="store_true", help="print a Markdown table")
     lat.set_defaults(func=run_latency)
@@ -75,9 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     prof.add_argument("--channels-last", action="store_true", help="profile in channels_last memory format")
     prof.add_argument("--fuse-bn", action="store_true", help="fold BatchNorm into the convs first")
     prof.add_argument("--top", type=int, default=15, help="lines per table (default 15)")
-    prof.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="model option override"
-    )  # fmt: skip
+    add_set_argument(prof, help="model option overrides (YAML-typed): --set a=1 b=2 or --set a=1 --set b=2")
     prof.add_argument("--json", action="store_true", help="print one JSON object")
     prof.set_defaults(func=run_profile)
 
@@ -167,6 +163,8 @@ def run_profile(args: argparse.Namespace) -> int:
     _check_positive("--runs", args.runs)
     _check_positive("--warmup", args.warmup, minimum=0)
     _check_positive("--top", args.top)
+    for v in args.input_size or ():
+        _check_positive("--input-size", v, minimum=32)
     overrides = parse_overrides(args.overrides)
 
     from edgepose.analysis.complexity import default_input_size
@@ -221,6 +219,10 @@ def run_decode(args: argparse.Namespace) -> int:
     for r in rows:
         cells = [f"{r.get(k):>12.2f}" if isinstance(r.get(k), float) else f"{r.get(k)!s:>12}" for k in keys]
         print("  ".join(cells))
+    if any("found" in r for r in rows):
+        from edgepose.analysis.decode_speed import FOUND_NOTE, WHOLE_MIN_KEYPOINTS
+
+        print(FOUND_NOTE.format(k=WHOLE_MIN_KEYPOINTS))
     return 0
 
 

@@ -17,7 +17,13 @@ import json
 import sys
 from typing import Any
 
+from edgepose.cli.checks import check_int
+from edgepose.cli.common import add_set_argument
 from edgepose.errors import EdgeposeError
+
+# Every network here downsamples by 32 (FLPN, the baselines) or 8 with 3x3 convs on top; below 32 pixels the
+# deepest feature map is empty and PyTorch fails with a kernel-size traceback.
+MIN_INPUT_SIZE = 32
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,10 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="model name (see `edgepose models`)")
     p.add_argument("--all", action="store_true", help="every model and FLPN ablation next to the paper's figures")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help="input size (default: the model's)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="model option override, YAML-typed (e.g. gc=false, ratios=[2,2,2,2]); repeatable",
-    )  # fmt: skip
+    add_set_argument(p, help="model option overrides, YAML-typed: --set gc=false ratios=[2,2,2,2] (or repeat --set)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--markdown", action="store_true", help="with --all: a Markdown table (docs/complexity.md)")
     p.set_defaults(func=run)
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeposeError("name a model (see `edgepose models`) or pass --all")
     if args.markdown:
         raise EdgeposeError("--markdown goes with --all")
+    for v in args.input_size or ():
+        check_int(v, "--input-size", minimum=MIN_INPUT_SIZE)
     overrides = parse_overrides(args.overrides)
     from edgepose.analysis.complexity import complexity_of
 
@@ -123,11 +128,11 @@ def _model_cell(row: dict[str, Any]) -> str:
 
 def _rows_table(rows: list[dict[str, Any]], markdown: bool) -> str:
     header = ["row", "model --set", "input", "params M", "MACs G", "HR-1024", "paper params", "paper FLOPs",
-              "conv.", "Δ params", "Δ FLOPs", "spec params / MACs / HR"]  # fmt: skip
+              "conv.", "Δ params", "Δ FLOPs", "fit", "spec params / MACs / HR"]  # fmt: skip
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["label"], _model_cell(r), "—", "error: " + r["error"], *[""] * 8])
+            table.append([r["label"], _model_cell(r), "—", "error: " + r["error"], *[""] * 9])
             continue
         spec = " / ".join(_fmt(r[k], ".3f") for k in ("spec_params_m", "spec_macs_g", "spec_hr1024_g"))
         conv = {"macs": "MACs", "hr1024": "HR-1024"}.get(r["flops_convention"] or "", "—")
@@ -137,7 +142,8 @@ def _rows_table(rows: list[dict[str, Any]], markdown: bool) -> str:
             r["label"], _model_cell(r), "x".join(map(str, r["input_size"])),
             _fmt(r["params_m"], ".3f"), _fmt(r["macs_g"], ".3f"), _fmt(r["hr1024_g"], ".3f"),
             _fmt(r["paper_params_m"], ".4g"), _fmt(r["paper_flops_g"], ".4g"), conv,
-            _fmt(r["params_rel"], "+.1%"), _fmt(r["flops_rel"], "+.1%"), spec,
+            _fmt(r["params_rel"], "+.1%"), _fmt(r["flops_rel"], "+.1%"),
+            {True: "yes", False: "no"}.get(r.get("within_tolerance"), "—"), spec,
         ])  # fmt: skip
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -156,4 +162,5 @@ def _run_all(json_out: bool, markdown: bool) -> int:
         print(_rows_table(rows, markdown))
         if not markdown:
             print("\nΔ = (ours − paper) / paper, in the paper's convention (conv.); spec = SPEC reconstruction.")
+            print("fit = within ±3 % params and ±5 % FLOPs; why the others cannot: docs/models.md, 'Paper rows'.")
     return 1 if any("error" in r for r in rows) else 0

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from edgepose.cli.checks import check_int, output_file
+from edgepose.cli.common import add_set_argument
 from edgepose.errors import ConfigError
 
 
@@ -40,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL|CKPT", help="a model name (random weights) or an edgepose checkpoint")
     p.add_argument("--out", required=True, metavar="MODEL.onnx", help="where to write the ONNX model")
-    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="model option override")
+    add_set_argument(p, help="model option overrides: --set a=1 b=2 or --set a=1 --set b=2")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="input size (default: the checkpoint's data.input_size, else the model's)")  # fmt: skip
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -86,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     output_file(args.out, "--out")
     say = _stage("export")
     target = Path(args.model)
-    say(f"loading {args.model}")
     is_ckpt = target.suffix in (".pt", ".pth", ".ckpt") or (target.exists() and args.model not in MODEL_TABLE)
     if is_ckpt:
         model, ckpt = load_model(None, target, parse_overrides(args.overrides))

@@ -3,7 +3,10 @@
 Each subcommand lives in its own module of this package with ``add_parser(subparsers)``, which registers its
 arguments and sets ``func``. Modules import heavy dependencies (torch, pycocotools) inside their ``run``
 functions, so ``edgepose --help`` is instant and ``edgepose predict --onnx`` works without PyTorch.
-User errors (:class:`~edgepose.errors.EdgeposeError`) are printed on one line, exit status 2.
+User errors (:class:`~edgepose.errors.EdgeposeError`) are printed on one line, exit status 2. So are two kinds of
+error that come from the environment rather than from edgepose: a missing optional dependency (a command that
+needs PyTorch run in an ``edgepose[runtime]``-only install) names the extra to install, and an operating-system
+error on a named file (permission denied, a folder where a file was expected, disk full) names the file.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ from edgepose.cli import (
     train,
 )
 from edgepose.errors import EdgeposeError
+
+# Top-level module of an optional dependency -> the extra of pyproject.toml that installs it.
+EXTRA_OF_MODULE = {
+    "torch": "torch",
+    "pycocotools": "torch",
+    "matplotlib": "torch",
+    "onnxscript": "torch",
+    "onnxruntime": "runtime",
+    "onnx": "runtime",
+}
 
 # The order here is the order of `edgepose --help`.
 COMMAND_MODULES = (
@@ -64,7 +77,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"edgepose {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        message = missing_dependency_message(exc)
+        if message is None:
+            raise
+        print(f"edgepose {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(f"edgepose {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def missing_dependency_message(exc: ModuleNotFoundError) -> str | None:
+    """One line naming the extra that installs the missing module, or ``None`` when it is not an optional one.
+
+    ``edgepose models`` or ``export`` in an ``edgepose[runtime]`` install fail on ``import torch`` deep inside
+    the command; the traceback says nothing about the fix, which is always the same ``pip install``.
+    """
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return (
+        f"this command needs {top}, which is not installed; install the extra with "
+        f"pip install 'edgepose[{extra}]' (or 'edgepose[all]')"
+    )
 
 
 def exit_now_under_torchrun(code: int) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 BOXES = ("image", "joints")
 
@@ -102,11 +102,21 @@ def person_box(joints: np.ndarray, width: int, height: int, box: str) -> np.ndar
     return image_box(width, height) if tight is None else tight
 
 
+def read_label_image(path: str | Path) -> np.ndarray:
+    """An LSP image as BGR uint8 in its stored pixel grid (EXIF orientation ignored, as the training reader does:
+    the labels refer to the stored pixels); DataError naming a missing or undecodable file."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else np.zeros(0, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    if image is None:
+        raise DataError("image missing or not decodable", path)
+    return image
+
+
 def predict_people(estimator: Any, people: Sequence[Any], box: str = "image", progress: bool = True) -> np.ndarray:
     """Predicted ``(N, 14, 2)`` joints of LSP ``people`` (one box each); NaN where the model returned no person,
     which PCK counts as misses."""
-    from edgepose.runtime.sources import read_image_bgr
-
     pred = np.full((len(people), 14, 2), np.nan, dtype=np.float64)
     items: Iterable[tuple[int, Any]] = enumerate(people)
     if progress:
@@ -114,7 +124,7 @@ def predict_people(estimator: Any, people: Sequence[Any], box: str = "image", pr
 
         items = tqdm(items, total=len(people), desc="pck", unit="image", file=sys.stderr, dynamic_ncols=True)
     for i, person in items:
-        image = read_image_bgr(person.image)
+        image = read_label_image(person.image)
         h, w = image.shape[:2]
         found = estimator(image, boxes=[person_box(person.joints, w, h, box)])
         if found:

@@ -37,6 +37,7 @@ from collections import deque
 from pathlib import Path
 
 from edgepose.cli.checks import check_float, check_int, output_dir, output_file
+from edgepose.cli.common import add_set_argument
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 DETECTOR_HELP = "person boxes for top-down models: 'hog', or a bottom-up model (name, checkpoint or .onnx)"
@@ -57,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--weights", metavar="CKPT", help="an edgepose checkpoint (rebuilds its model)")
     model.add_argument("--onnx", metavar="MODEL.onnx", help="an exported model, run with ONNX Runtime (no torch)")
     p.add_argument("--model", metavar="NAME", help="model name (random weights unless --weights is given)")
-    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="model option override")
+    add_set_argument(p, help="model option overrides: --set a=1 b=2 or --set a=1 --set b=2")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--boxes", metavar="DET.json", help="COCO detection results with person boxes")
     boxes.add_argument("--detector", metavar="hog|MODEL", help=DETECTOR_HELP)
@@ -91,9 +92,9 @@ def check_options(args: argparse.Namespace) -> None:
     check_int(args.flush_every, "--flush-every")
     check_float(args.threshold, "--threshold", minimum=0.0)
     check_float(args.box_threshold, "--box-threshold")
-    check_float(args.nms_threshold, "--nms-threshold", minimum=0.0, maximum=1.0)
-    if args.nms_threshold == 0:
-        raise ConfigError("--nms-threshold must be in (0, 1]; use --no-nms to keep every pose")
+    check_float(args.nms_threshold, "--nms-threshold")
+    if not 0 < args.nms_threshold <= 1:
+        raise ConfigError(f"--nms-threshold must be in (0, 1], got {args.nms_threshold} (--no-nms keeps every pose)")
     if args.onnx and (args.model or args.overrides):
         raise ConfigError("--model/--set do not apply to --onnx (the .onnx file says what it is)")
 

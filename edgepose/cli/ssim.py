@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgepose.cli.checks import check_int, output_dir, output_file
+from edgepose.cli.common import add_set_argument
 from edgepose.errors import EdgeposeError
 
 ANALYSIS_ONLY = ("weights", "images", "data", "image_root", "pairs", "per_module", "max_images", "input_size",
@@ -37,10 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", metavar="CONFIG", nargs="?", help="(sweep) the top-down experiment YAML to sweep")
     p.add_argument("--seed", type=int, default=0, help="seed of the channel-pair sampling (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="analysis: model option override (ratios=[2,2,2,2]); sweep: experiment override "
-        "(train.epochs=5, data.input_size=[128,96]); repeatable",
+    add_set_argument(
+        p, help="analysis: model option overrides (ratios=[2,2,2,2]); sweep: experiment overrides "
+        "(train.epochs=5 data.input_size=[128,96]); --set a=1 b=2 or --set a=1 --set b=2",
     )  # fmt: skip
     a = p.add_argument_group("analysis (edgepose ssim MODEL ...)")
     a.add_argument("--weights", metavar="CKPT", help="trained weights (a checkpoint or state dict) to load")
@@ -148,10 +149,16 @@ def run_analysis(args: argparse.Namespace) -> int:
         raise EdgeposeError("--data needs --image-root DIR")
     if args.pairs < 0 or args.max_images < 1 or args.batch_size < 1:
         raise EdgeposeError("--pairs must be >= 0, --max-images and --batch-size >= 1")
+    for v in args.input_size or ():
+        check_int(v, "--input-size", minimum=32)  # stride-32 networks: smaller inputs leave no feature map
+    if args.plot:
+        output_file(args.plot, "--plot")
     thresholds, ratio_set = S.parse_bands(args.bands, args.ratio_set)
     model, name, overrides, cfg_size = _load_model(args)
     if args.weights:
         _load_weights(model, args.weights)
+    # what the printed title says the features come from: --weights, else a checkpoint MODEL's own weights
+    weights_source = args.weights or (args.model if args.model.endswith((".pt", ".pth")) else None)
     device = torch.device(args.device)
     model.to(device)
     size = tuple(args.input_size) if args.input_size else cfg_size or tuple(getattr(model, "input_size", (256, 192)))
@@ -176,7 +183,7 @@ def run_analysis(args: argparse.Namespace) -> int:
     stage_summaries = [s for s in summaries if s["name"] in stage_layers]
     module_summaries = [s for s in summaries if s["name"] not in stage_layers]
     result: dict[str, Any] = {
-        "model": name, "overrides": overrides, "weights": args.weights, "input_size": list(size), "source": source,
+        "model": name, "overrides": overrides, "weights": weights_source, "input_size": list(size), "source": source,
         "inputs": n_inputs, "pairs_per_image": args.pairs or "all", "seed": args.seed,
         "bands": {"thresholds": list(thresholds), "ratios": list(ratio_set),
                   "note": "ours: the FLPN paper gives no thresholds"},
@@ -261,6 +268,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     grid = parse_grid(args.grid)
     overrides = list(args.overrides)
+    if args.out:
+        output_dir(args.out, "--out", create=False)
     if args.synth:
         from edgepose.data.synthetic import SynthConfig, ensure_dataset
 
@@ -271,6 +280,11 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             f"data.val_ann={info['annotations']['val']}", f"data.val_images={info['image_dir']}", *overrides,
         ]  # fmt: skip
     cfg = load_experiment(args.config, overrides)
+    if not args.synth:
+        from edgepose.cli.train import check_data_paths
+
+        check_data_paths(cfg, hint="generate synthetic data with --synth DIR, or point the config at yours with "
+                         "--set data.train_ann=PATH ...")  # fmt: skip
     out = Path(args.out) if args.out else Path("output") / "ssim_sweep" / (cfg.name or "sweep")
     rows = run_sweep(cfg, grid, out, progress=not args.quiet and not args.json, retrain=args.retrain)
     plot = None

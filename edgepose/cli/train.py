@@ -20,19 +20,23 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
+from typing import Any
+
+from edgepose.cli.checks import output_dir
+from edgepose.cli.common import add_set_argument
+from edgepose.errors import DataError
+
+TRAIN_PATH_KEYS = ("train_ann", "train_images", "val_ann", "val_images")
+EVAL_PATH_KEYS = ("val_ann", "val_images")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="experiment YAML (configs/*.yaml), or a run's saved config.yaml")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. train.lr=5e-4 data.input_size=[128,96] gc=false (bare key = model option)",
-    )
+    add_set_argument(
+        p, help="override config keys, e.g. train.lr=5e-4 data.input_size=[128,96] gc=false (bare key = model "
+        "option); --set a=1 b=2 or --set a=1 --set b=2",
+    )  # fmt: skip
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default output/<dataset>/<model>/<name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (log lines only)")
 
@@ -72,11 +76,50 @@ def _print_metrics(title: str, metrics: dict) -> None:
         print(f"{title}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}", file=sys.stdout)
 
 
+def missing_data_paths(cfg: Any, keys: tuple[str, ...] = TRAIN_PATH_KEYS) -> list[tuple[str, Path]]:
+    """``(dotted key, resolved path)`` of every data path the config sets that does not exist.
+
+    Unset keys are left to the task (a bottom-up config may generate synthetic data in their place).
+    """
+    from edgepose.engine.config import resolve_path
+
+    missing = []
+    data = cfg.data or {}
+    for key in keys:
+        value = data.get(key)
+        if value and not (path := resolve_path(cfg, value)).exists():
+            missing.append((f"data.{key}", path))
+    det_file = (cfg.eval or {}).get("det_file")
+    if det_file and not (cfg.eval or {}).get("use_gt_boxes", False) and any(k.startswith("val") for k in keys):
+        if not (path := resolve_path(cfg, det_file)).exists():
+            missing.append(("eval.det_file", path))
+    return missing
+
+
+def check_data_paths(cfg: Any, keys: tuple[str, ...] = TRAIN_PATH_KEYS, hint: str | None = None) -> None:
+    """Report every missing data path of ``cfg`` in one line, before any model is built.
+
+    Found one at a time, a user with COCO elsewhere fixes the annotation path, waits for the model to build,
+    meets the image folder, and so on; listing them all with the ``--set`` that repoints each is one fix.
+    """
+    missing = missing_data_paths(cfg, keys)
+    if not missing:
+        return
+    listed = ", ".join(f"{key}={path}" for key, path in missing)
+    where = f"relative paths resolve against {cfg.config_dir}" if getattr(cfg, "config_dir", None) else ""
+    sets = " ".join(f"{key}=PATH" for key, _ in missing)
+    hint = hint or f"point the config at your copy with --set {sets}"
+    raise DataError(f"{len(missing)} data path(s) not found: {listed} ({'; '.join(filter(None, [where, hint]))})")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from edgepose.engine.config import load_experiment
     from edgepose.engine.trainer import train_experiment
 
     cfg = load_experiment(args.config, args.overrides)
+    check_data_paths(cfg)
+    if args.out:
+        output_dir(args.out, "--out", create=False)
     metrics = train_experiment(cfg, out_dir=args.out, resume=args.resume, progress=not args.no_progress)
     _print_metrics("final metrics", metrics)
     return 0
@@ -87,6 +130,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from edgepose.engine.trainer import evaluate_experiment
 
     cfg = load_experiment(args.config, args.overrides)
+    check_data_paths(cfg, EVAL_PATH_KEYS)
+    if args.out:
+        output_dir(args.out, "--out", create=False)
     metrics = evaluate_experiment(cfg, args.weights, out_dir=args.out, progress=not args.no_progress)
     _print_metrics("metrics", metrics)
     return 0

@@ -3,7 +3,7 @@
 The dataset calls :meth:`HeatmapCodec.encode` on joints already mapped into the network-input crop; the
 evaluator and the predictor call :meth:`HeatmapCodec.decode` with the same (center, scale) so the decoded
 joints land back in image pixels through the inverse of the very affine the dataset used
-(:func:`edgepose.data.transforms.get_affine_transform`). Encode and decode cannot drift apart.
+(:func:`edgepose.geometry.get_affine_transform`). Encode and decode cannot drift apart.
 
 Two codecs (``kind``):
 
@@ -20,6 +20,13 @@ Two codecs (``kind``):
     Decode: argmax, then blur each heatmap with an 11×11 Gaussian (rescaled to keep its maximum), take the
     log and apply one 2nd-order Taylor (Newton) step ``-H⁻¹∇`` at the argmax (needs a 2-pixel margin).
     Confidence is the max of the raw heatmap. No flip shift (DARK configs set ``SHIFT_HEATMAP: false``).
+    The step is **bounded** (see :meth:`HeatmapCodec._dark_refine`): taken only where the Hessian of the
+    log-heatmap is negative definite, and clipped to ±1 heatmap pixel per axis. Unbounded, a noisy heatmap
+    (nearly flat log around the argmax) sent joints 28,000 px outside a 100×133 box with confidence ≈ 1.
+
+Both decoders first replace NaN and ±inf by 0 (as the PAF codec does), so a broken network output decodes to
+low-confidence joints inside the crop instead of NaN or infinite coordinates; heatmaps that are not
+``(N, K, h, w)`` raise :class:`~edgepose.errors.DataError`, and N = 0 or K = 0 give empty results.
 
 numpy + OpenCV only (no torch): the torch-free runtime decodes with this module.
 """
@@ -31,10 +38,35 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edgepose.errors import ConfigError, DataError
 from edgepose.geometry import affine_points, get_affine_transform
-from edgepose.errors import ConfigError
 
 CODECS = ("msra", "dark")
+MAX_DARK_STEP = 1.0  # heatmap pixels per axis; see HeatmapCodec._dark_refine
+
+
+def clean_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
+    """``(N, K, h, w)`` heatmaps as float32 with NaN and ±inf replaced by 0, as the PAF codec does (finite values
+    beyond the float32 range are clipped to it, so they stay the maximum). Anything that is not a 4-D real
+    array with ``h, w >= 1`` raises DataError."""
+    try:
+        hm = np.asarray(heatmaps)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise DataError(f"heatmaps must be a numeric array (N, K, H, W): {exc}") from None
+    if not (np.issubdtype(hm.dtype, np.integer) or np.issubdtype(hm.dtype, np.floating) or hm.dtype == bool):
+        raise DataError(f"heatmaps must be a real-valued array (N, K, H, W), got dtype {hm.dtype}")
+    if hm.ndim != 4:
+        raise DataError(f"heatmaps must be (N, K, H, W), got shape {hm.shape}")
+    if hm.shape[2] < 1 or hm.shape[3] < 1:
+        raise DataError(f"heatmaps must have H, W >= 1, got shape {hm.shape}")
+    if np.issubdtype(hm.dtype, np.floating) and hm.dtype.itemsize > 4:
+        big = float(np.finfo(np.float32).max)
+        with np.errstate(invalid="ignore"):
+            hm = np.where(np.isfinite(hm), np.clip(hm, -big, big), 0.0)
+    out = np.asarray(hm, dtype=np.float32)
+    if out.size and not np.isfinite(out).all():
+        out = np.where(np.isfinite(out), out, np.float32(0.0))
+    return out
 
 
 class HeatmapCodec:
@@ -89,6 +121,9 @@ class HeatmapCodec:
             [self.input_size[1] / self.heatmap_size[1], self.input_size[0] / self.heatmap_size[0]], dtype=np.float64
         )
 
+        if min(self.heatmap_size) <= 0:
+            raise ConfigError(f"heatmap_size must be two positive integers (H, W), got {heatmap_size!r}")
+
     def __repr__(self) -> str:
         return (
             f"HeatmapCodec(kind={self.kind!r}, input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
@@ -136,12 +171,13 @@ class HeatmapCodec:
     def get_max_preds(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Argmax per joint of ``(N, K, h, w)``: coords ``(N, K, 2)`` (x, y) and maxvals ``(N, K, 1)``.
 
-        Coordinates of joints whose max value is <= 0 are zeroed (SimpleBaseline's ``get_max_preds``).
+        Coordinates of joints whose max value is <= 0 are zeroed (SimpleBaseline's ``get_max_preds``). NaN and
+        ±inf count as 0 (:func:`clean_heatmaps`); N = 0 or K = 0 give empty arrays of those shapes.
         """
-        hm = np.asarray(heatmaps, dtype=np.float32)
-        if hm.ndim != 4:
-            raise ValueError(f"heatmaps must be (N, K, H, W), got shape {hm.shape}")
+        hm = clean_heatmaps(heatmaps)
         n, k, _, w = hm.shape
+        if n == 0 or k == 0:
+            return np.zeros((n, k, 2), dtype=np.float64), np.zeros((n, k, 1), dtype=np.float64)
         flat = hm.reshape(n, k, -1)
         idx = np.argmax(flat, axis=2)
         maxvals = np.take_along_axis(flat, idx[..., None], axis=2)
@@ -150,9 +186,14 @@ class HeatmapCodec:
         return coords, maxvals.astype(np.float64)
 
     def decode_heatmap_coords(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps ``(N, K, h, w)`` -> sub-pixel coordinates in heatmap pixels ``(N, K, 2)`` and maxvals."""
-        hm = np.asarray(heatmaps, dtype=np.float32)
+        """Heatmaps ``(N, K, h, w)`` -> sub-pixel coordinates in heatmap pixels ``(N, K, 2)`` and maxvals.
+
+        Every coordinate lies in ``[0, w - 1] × [0, h - 1]``, whatever the values (NaN, inf, noise).
+        """
+        hm = clean_heatmaps(heatmaps)
         coords, maxvals = self.get_max_preds(hm)
+        if coords.size == 0:
+            return coords, maxvals
         if self.kind == "msra":
             coords = self._quarter_offset(hm, coords)
         else:
@@ -189,12 +230,26 @@ class HeatmapCodec:
                 padded = cv2.GaussianBlur(padded, (self.blur_kernel, self.blur_kernel), 0)
                 out = padded[border:-border, border:-border]
                 m = float(out.max())
-                hm[i, j] = out * (origin_max / m) if m > 0 else out
+                with np.errstate(over="ignore", invalid="ignore"):  # huge maps: cleaned by the caller
+                    hm[i, j] = out * (origin_max / m) if m > 0 else out
         return hm
 
     def _dark_refine(self, hm: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """One bounded Newton step on the log of the blurred heatmap at each argmax (DARK's Taylor expansion).
+
+        The step ``-H⁻¹∇`` is the maximum of the local quadratic model, which is only meaningful when the
+        model has a maximum: the Hessian must be negative definite (``dxx < 0`` and ``det > 0``). Elsewhere
+        (a flat, saddle-shaped or noisy neighbourhood) the step would jump to a saddle or a minimum, possibly
+        thousands of pixels away, so the joint stays at the argmax. A step is also clipped to
+        :data:`MAX_DARK_STEP` (1) heatmap pixel per axis: the argmax sample is at least as large as its
+        neighbours, so for a single-peaked map the continuous maximum lies within one pixel of it on each axis,
+        and a longer step can only come from a poor quadratic fit. On clean Gaussian targets the step is below
+        half a pixel, so neither bound changes the codec's figures (oracle AP 0.9881 on the val mini). With the
+        2-pixel margin required for the second differences, the result stays inside the heatmap.
+        """
         _, _, h, w = hm.shape
-        log_hm = np.log(np.clip(self.blur(hm), 1e-10, 50.0)).astype(np.float64)
+        blurred = np.nan_to_num(self.blur(hm), nan=0.0, posinf=50.0, neginf=0.0)
+        log_hm = np.log(np.clip(blurred, 1e-10, 50.0)).astype(np.float64)
         out = coords.copy()
         px = coords[..., 0].astype(np.int64)
         py = coords[..., 1].astype(np.int64)
@@ -214,13 +269,15 @@ class HeatmapCodec:
         dyy = 0.25 * (v(2, 0) - 2 * c + v(-2, 0))
         dxy = 0.25 * (v(1, 1) - v(-1, 1) - v(1, -1) + v(-1, -1))
         det = dxx * dyy - dxy**2
-        ok = det != 0
+        ok = (dxx < 0) & (det > 0)  # negative definite: the quadratic model has a maximum
         safe = np.where(ok, det, 1.0)
         # offset = -H^-1 g with H = [[dxx, dxy], [dxy, dyy]]
-        off_x = -(dyy * gx - dxy * gy) / safe
-        off_y = -(-dxy * gx + dxx * gy) / safe
-        out[ni, ki, 0] += np.where(ok, off_x, 0.0)
-        out[ni, ki, 1] += np.where(ok, off_y, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            off_x = -(dyy * gx - dxy * gy) / safe
+            off_y = -(-dxy * gx + dxx * gy) / safe
+        ok &= np.isfinite(off_x) & np.isfinite(off_y)
+        out[ni, ki, 0] += np.clip(np.where(ok, off_x, 0.0), -MAX_DARK_STEP, MAX_DARK_STEP)
+        out[ni, ki, 1] += np.clip(np.where(ok, off_y, 0.0), -MAX_DARK_STEP, MAX_DARK_STEP)
         return out
 
     def heatmap_to_image(self, coords: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -239,11 +296,16 @@ class HeatmapCodec:
         """Heatmaps ``(N, K, h, w)`` of crops (center ``(N, 2)``, scale ``(N, 2)``) -> image coords ``(N, K, 2)``
         and confidences ``(N, K, 1)`` (the heatmap maxima; joints with max <= 0 are placed at the crop's
         top-left heatmap corner back-projected, with confidence <= 0)."""
-        hm = np.asarray(heatmaps)
-        if hm.ndim != 4 or tuple(hm.shape[2:]) != self.heatmap_size:
-            raise ValueError(
+        hm = clean_heatmaps(heatmaps)
+        if tuple(hm.shape[2:]) != self.heatmap_size:
+            raise DataError(
                 f"expected heatmaps (N, K, {self.heatmap_size[0]}, {self.heatmap_size[1]}), got {hm.shape}"
             )
+        n = hm.shape[0]
+        center = np.asarray(center, dtype=np.float64)
+        scale = np.asarray(scale, dtype=np.float64)
+        if center.size != 2 * n or scale.size != 2 * n:
+            raise DataError(f"center and scale must be ({n}, 2) for {n} heatmaps, got {center.shape}, {scale.shape}")
         coords, maxvals = self.decode_heatmap_coords(hm)
         return self.heatmap_to_image(coords, center, scale), maxvals
 

@@ -36,7 +36,7 @@ from edgepose.codecs.paf_decode import (
     upsample_maps,
 )
 from edgepose.codecs.paf_encode import render_heatmaps, render_pafs
-from edgepose.errors import ConfigError
+from edgepose.errors import ConfigError, DataError
 from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS, OPENPOSE, OPENPOSE_LIMBS
 
 __all__ = ["PafCodec", "PafPoses", "Peaks", "flip_maps", "limb_flip_index"]
@@ -76,13 +76,18 @@ def flip_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(heat_out), paf_out
 
 
+MAP_LIMIT = 1e30  # |values| beyond this are clipped: cubic upsampling of float32 maps near 3.4e38 overflows to inf
+
+
 def _finite(maps: np.ndarray) -> np.ndarray:
-    """``maps`` with NaN and +-inf replaced by 0 (a broken output decodes to nothing instead of infinite scores)."""
+    """``maps`` with NaN and +-inf replaced by 0 (a broken output decodes to nothing instead of infinite scores)
+    and values clipped to ±:data:`MAP_LIMIT` (so that upsampling cannot overflow into inf and NaN)."""
     maps = np.asarray(maps, dtype=np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = float(np.sum(maps, dtype=np.float64)) if maps.size else 0.0
-    if not np.isfinite(total):
-        maps = np.where(np.isfinite(maps), maps, np.float32(0.0))
+    if not maps.size:
+        return maps
+    lo, hi = float(maps.min()), float(maps.max())  # NaN anywhere makes both NaN
+    if not (-MAP_LIMIT <= lo and hi <= MAP_LIMIT):
+        maps = np.clip(np.where(np.isfinite(maps), maps, np.float32(0.0)), -MAP_LIMIT, MAP_LIMIT)
     return maps
 
 
@@ -169,12 +174,15 @@ class PafCodec:
         part is cropped after upsampling); ``None`` = the whole map. ``timings``, if given, receives the
         milliseconds spent in ``upsample``, ``peaks`` and ``group``.
         """
-        heatmaps = np.asarray(heatmaps, dtype=np.float32)
-        pafs = np.asarray(pafs, dtype=np.float32)
+        try:
+            heatmaps = np.asarray(heatmaps, dtype=np.float32)
+            pafs = np.asarray(pafs, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"heatmaps and pafs must be real-valued arrays: {exc}") from None
         if heatmaps.ndim != 3 or heatmaps.shape[0] < NUM_OPENPOSE_HEATMAPS - 1:
-            raise ValueError(f"heatmaps must be (>=18, h, w), got {heatmaps.shape}")
+            raise DataError(f"heatmaps must be (>=18, h, w), got {heatmaps.shape}")
         if pafs.ndim != 3 or pafs.shape[0] != NUM_OPENPOSE_PAFS or pafs.shape[1:] != heatmaps.shape[1:]:
-            raise ValueError(f"pafs must be ({NUM_OPENPOSE_PAFS}, h, w) like the heatmaps, got {pafs.shape}")
+            raise DataError(f"pafs must be ({NUM_OPENPOSE_PAFS}, h, w) like the heatmaps, got {pafs.shape}")
         factor = int(upsample or self.upsample)
         t0 = time.perf_counter()
         heatmaps, pafs = _finite(heatmaps), _finite(pafs)
@@ -187,7 +195,14 @@ class PafCodec:
         if valid_size is None:
             valid_size = (heatmaps.shape[1] * self.stride, heatmaps.shape[2] * self.stride)
         poses = self._decode_up(
-            heat_up, paf_up, factor, valid_size[0], timings, check_finite=False, lowres=self.paf_sampling == "bilinear"
+            heat_up,
+            paf_up,
+            factor,
+            valid_size[0],
+            timings,
+            check_finite=False,
+            lowres=self.paf_sampling == "bilinear",
+            image_size=valid_size,
         )
         if timings is not None:
             timings["upsample"] = (t1 - t0) * 1000.0
@@ -215,6 +230,7 @@ class PafCodec:
         timings: dict[str, float] | None,
         check_finite: bool,
         lowres: bool = False,
+        image_size: tuple[float, float] | None = None,
     ) -> PafPoses:
         t0 = time.perf_counter()
         a, b = self.to_input(factor)
@@ -227,6 +243,13 @@ class PafCodec:
             max_per_kind=self.max_peaks_per_kind,
             check_finite=check_finite,
         )
+        # Keep every keypoint inside the image (pixel centres 0..W-1, so [-0.5, W - 0.5]). Upsampling by less than
+        # the stride leaves the last upsampled pixel partly in the right/bottom padding (a peak there sat up to
+        # 3.5 input px outside an image); at x8 this changes nothing.
+        if image_size is None:
+            image_size = (heat_up.shape[0] * a, heat_up.shape[1] * a)
+        peaks.x = np.clip(peaks.x, -0.5, float(image_size[1]) - 0.5)
+        peaks.y = np.clip(peaks.y, -0.5, float(image_size[0]) - 0.5)
         t1 = time.perf_counter()
         if input_height is None:
             input_height = heat_up.shape[0] * a

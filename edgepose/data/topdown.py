@@ -78,6 +78,9 @@ class TopdownDataConfig:
     scale_factor: float = 0.3
     rotation_factor: float = 40.0
     rotation_prob: float = 0.6
+    # "clipped_normal": clip(N·rf, -2rf, 2rf), SimpleBaseline's code (up to ±80° at rf=40); "uniform": U[-rf, rf], the
+    # papers' literal "[-40, 40]" (MPII ±30). Opt-in; docs/models.md "Readings to revisit".
+    rotation_dist: str = "clipped_normal"
     flip: bool = True
     half_body_prob: float = 0.0
     num_joints_half_body: int = 8
@@ -112,6 +115,8 @@ class TopdownDataConfig:
             raise bad("scale_factor", "must be in [0, 1)")
         if self.rotation_factor < 0:
             raise bad("rotation_factor", "must be >= 0")
+        if self.rotation_dist not in ("clipped_normal", "uniform"):
+            raise bad("rotation_dist", "is not one of clipped_normal, uniform")
         for key in ("rotation_prob", "half_body_prob"):
             if not 0 <= getattr(self, key) <= 1:
                 raise bad(key, "must be a probability in [0, 1]")
@@ -374,7 +379,12 @@ class TopdownDataset:
                 center, scale = hb
         sf, rf = c.scale_factor, c.rotation_factor
         scale = scale * float(np.clip(rng.standard_normal() * sf + 1, 1 - sf, 1 + sf))
-        rot = float(np.clip(rng.standard_normal() * rf, -2 * rf, 2 * rf)) if rng.random() <= c.rotation_prob else 0.0
+        rot = 0.0
+        if rng.random() <= c.rotation_prob:  # drawn first, as before the rotation_dist option (same random stream)
+            if c.rotation_dist == "uniform":
+                rot = float(rng.uniform(-rf, rf))
+            else:
+                rot = float(np.clip(rng.standard_normal() * rf, -2 * rf, 2 * rf))
         flipped = False
         if c.flip and rng.random() <= 0.5:
             joints = flip_joints(joints, image_width, self.flip_index)

@@ -19,6 +19,11 @@ A checkpoint is a dict saved with :func:`torch.save`:
 
 Everything in it is a tensor or plain Python data, so checkpoints load with ``weights_only=True`` (no
 arbitrary code runs when opening a downloaded file).
+
+Writes go through a temporary ``.<name>.<pid>-<token>.tmp`` beside the target (created 0666 less the umask,
+like ``open()``), then ``os.replace``; a kill -9 mid-write can leave that temporary behind, and
+:func:`remove_stale_temporaries` clears it when the next run starts. A failed write (disk full) is a
+one-line CheckpointError and leaves the previous checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -183,33 +188,6 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"not an edgepose checkpoint (it is {what}; expected keys {', '.join(REQUIRED_KEYS)})", path
         )
     return ckpt
-
-
-def newest_resumable(
-    folder: str | Path, names: tuple[str, ...] = ("last.pt", "best.pt")
-) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
-    """The newest (last written) checkpoint among ``names`` in ``folder`` that loads and has optimiser state.
-
-    ``last.pt`` is normally the newest, but a kill between writing ``best.pt`` and ``last.pt`` of the same epoch
-    leaves ``best.pt`` one epoch ahead, and a damaged ``last.pt`` should not throw the run away. Going by
-    write time (not epoch) keeps a ``best.pt`` left over from an older run in the same folder from winning.
-    Returns (path, its loaded contents, notes on the files passed over); (None, None, notes) when none fits.
-    """
-    folder = Path(folder)
-    found = [folder / n for n in names if (folder / n).is_file()]
-    found.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    notes: list[str] = []
-    for path in found:
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError as exc:
-            notes.append(f"skipped {exc}")
-            continue
-        if ckpt.get("optimizer") is None:
-            notes.append(f"skipped {path}: weights only, no optimizer state")
-            continue
-        return path, ckpt, notes
-    return None, None, notes
 
 
 def _looks_like_state_dict(obj: Any) -> bool:

@@ -32,7 +32,8 @@ TASK_TABLE: dict[str, str] = {
 class Task(Protocol):
     """What the trainer needs from a pipeline.
 
-    * ``primary_metric``: the metrics key that picks ``best.pt`` (``"AP"`` for COCO, ``"PCKh"`` for MPII);
+    * ``primary_metric``: the metrics key that picks ``best.pt`` (``"AP"`` for COCO, ``"PCKh"`` for MPII,
+      ``"PCK@0.2"`` for LSPet);
       higher is better unless the task sets ``metric_mode = "min"``.
     * ``collate_fn``: ``None`` (PyTorch's default) or the DataLoader collate function.
     * :meth:`loss` receives the batch already moved to the device (every tensor of the dict, including tensors

@@ -13,10 +13,20 @@ linear warm-up, mixed precision and ``cudnn.benchmark`` on CUDA, DistributedData
     metrics.json    final and best metrics
     eval/           whatever the task writes while evaluating (result JSONs)
 
-``resume`` continues exactly where ``last.pt`` stopped: model, optimiser, schedule, GradScaler, the python /
-numpy / torch RNG states of every rank, epoch, step, best metric and the CSV logs (rows written after the
-checkpoint are dropped). Shuffling is a function of (seed, epoch), so with ``deterministic: true`` and
-``workers: 0`` a resumed run ends with bit-identical weights to an uninterrupted one.
+``resume`` continues exactly where the newest valid checkpoint stopped (``last.pt``, or ``best.pt`` when a
+kill came between writing the two): model, optimiser, schedule, GradScaler, the python / numpy / torch RNG
+states of every rank, epoch, step, best metric and the CSV logs (rows written after the checkpoint are
+dropped). Shuffling is a function of (seed, epoch), so with ``deterministic: true`` and ``workers: 0`` a
+resumed run ends with bit-identical weights to an uninterrupted one.
+
+A run is a :class:`TrainState` moved along by small steps, each callable (and tested) on its own::
+
+    state = start_run(cfg, out_dir, resume)      # build_state, restore_state, open_outputs, attach_loader
+    while state.epoch < cfg.train.epochs:
+        result = train_one_epoch(state)          # the loop (train_step per batch), step logs
+        metrics = evaluate(state) if evaluation_due(state) else {}   # validation, best metric
+        end_epoch(state, result, metrics)        # epoch row, best.pt / last.pt, plots, one line
+    finish_run(state, seconds)                   # metrics.json
 """
 
 from __future__ import annotations
@@ -41,13 +51,20 @@ from edgepose.engine import distributed as du
 from edgepose.engine.checkpoint import (
     load_checkpoint,
     load_model_state,
-    newest_resumable,
     remove_stale_temporaries,
     save_checkpoint,
     unwrap_model,
 )
 from edgepose.engine.config import ExperimentConfig, default_output_dir, experiment_to_dict
-from edgepose.engine.logging import CsvLogger, TensorBoardWriter, progress_bar, say, show_progress, write_json
+from edgepose.engine.logging import (
+    CsvLogger,
+    TensorBoardWriter,
+    progress_bar,
+    read_csv_rows,
+    say,
+    show_progress,
+    write_json,
+)
 from edgepose.engine.task import Task, build_task
 from edgepose.errors import CheckpointError, ConfigError, TrainingError
 
@@ -320,24 +337,68 @@ def _config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: 
     return out
 
 
+def _logged_by_this_run(out_dir: Path, ckpt: Mapping[str, Any]) -> bool:
+    """Whether ``out_dir/epochs.csv`` logged the epoch ``ckpt`` ends with (same step, same best value).
+
+    ``end_epoch`` logs the row before writing any checkpoint, so a ``best.pt`` of this run always has its row;
+    a ``best.pt`` left by an earlier run in the same folder (a fresh start does not delete it) does not.
+    """
+    primary = ckpt.get("primary_metric") or "AP"
+    for row in read_csv_rows(out_dir / "epochs.csv"):
+        if row.get("epoch") == ckpt.get("epoch") and row.get("step") == ckpt.get("step"):
+            return ckpt.get("best_epoch") != ckpt.get("epoch") or row.get(f"val_{primary}") == ckpt.get("best_metric")
+    return False
+
+
+def _position(ckpt: Mapping[str, Any]) -> tuple[int, int]:
+    return int(ckpt.get("epoch") or 0), int(ckpt.get("step") or 0)
+
+
+def find_resume_checkpoint(out_dir: Path) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
+    """The checkpoint of ``out_dir`` to continue from: (path, contents, notes on files passed over).
+
+    ``last.pt`` normally; ``best.pt`` when it is further along (a kill between writing ``best.pt`` and
+    ``last.pt`` of one epoch, or ``save_every`` > 1) or ``last.pt`` is damaged -- provided this run's
+    ``epochs.csv`` logged it. Files that exist but cannot be used raise CheckpointError rather than a silent
+    restart over them; (None, None, []) means the folder holds no checkpoint.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    for name in ("last.pt", "best.pt"):
+        if (out_dir / name).is_file():
+            try:
+                found[name] = load_checkpoint(out_dir / name)
+            except CheckpointError as exc:
+                notes.append(str(exc))
+    last, best = found.get("last.pt"), found.get("best.pt")
+    if best is not None and best.get("optimizer") is not None:
+        ahead = last is None or _position(best) > _position(last)
+        if ahead and _logged_by_this_run(out_dir, best):
+            return out_dir / "best.pt", best, notes
+        if ahead:
+            notes.append(f"{out_dir / 'best.pt'}: not in this run's epochs.csv (left by an earlier run?)")
+    if last is not None:
+        return out_dir / "last.pt", last, notes
+    if notes:
+        raise CheckpointError(f"nothing to resume from ({'; '.join(notes)}); name a checkpoint to resume from "
+                              "explicitly, or start without --resume", out_dir)  # fmt: skip
+    return None, None, []
+
+
 def resolve_resume(resume: Any, out_dir: Path, verbose: bool = True) -> tuple[Path | None, dict[str, Any] | None]:
     """The checkpoint to resume from and its contents, or (None, None) for a fresh run.
 
-    ``None``/``False``: fresh. ``True``: the newest valid checkpoint of ``out_dir`` -- ``last.pt``, or
-    ``best.pt`` when a kill came between writing the two, or when ``last.pt`` is damaged -- and a fresh run when
-    the folder holds none; if it holds checkpoints but none can be resumed, that is an error rather than a
-    silent restart over them. A path: that checkpoint, which must exist.
+    ``None``/``False``: fresh. ``True``: :func:`find_resume_checkpoint` of ``out_dir`` (fresh when it holds
+    none). A path: that checkpoint, which must exist.
     """
     if resume is None or resume is False:
         return None, None
     if resume is True or resume == "":
-        path, ckpt, notes = newest_resumable(out_dir)
-        if path is None and notes:
-            raise CheckpointError("nothing to resume from: " + "; ".join(notes), out_dir)
+        path, ckpt, notes = find_resume_checkpoint(out_dir)
         for note in notes:
-            say(f"note: {note}", verbose)
+            say(f"note: passed over {note}", verbose)
         if path is not None and path.name != "last.pt":
-            say(f"note: {path.name} was written after last.pt (a run stopped between the two): using it", verbose)
+            say(f"note: {path.name} is further along than last.pt (a run stopped between writing the two)", verbose)
         return path, ckpt
     path = Path(resume)
     if not path.is_file():
@@ -346,7 +407,7 @@ def resolve_resume(resume: Any, out_dir: Path, verbose: bool = True) -> tuple[Pa
 
 
 # ------------------------------------------------------------------------------------------ train state
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class TrainState:
     """One run's objects and progress, shared by :func:`train_one_epoch`, :func:`evaluate` and :func:`end_epoch`.
 
@@ -386,6 +447,11 @@ class TrainState:
     @property
     def main(self) -> bool:
         return self.dist.is_main
+
+    @property
+    def runner(self) -> nn.Module:
+        """The module the loop calls: the DDP wrapper once :func:`attach_loader` made it, else the model."""
+        return self.train_model if self.train_model is not None else self.model
 
 
 @dataclasses.dataclass
@@ -542,7 +608,7 @@ def train_step(state: TrainState, batch: Any, lr: float) -> dict[str, float]:
     """One optimiser step on ``batch`` (already on the device); returns the loss and its terms as floats."""
     t = state.cfg.train
     with torch.autocast(device_type=state.device.type, dtype=torch.float16, enabled=state.amp):
-        loss, terms = state.task.loss(state.train_model or state.model, batch)
+        loss, terms = state.task.loss(state.runner, batch)
     loss_value = float(loss.detach().float().item())
     _check_finite(state, loss_value, lr)
     state.optimizer.zero_grad(set_to_none=True)
@@ -575,7 +641,7 @@ def train_one_epoch(state: TrainState) -> EpochResult:
     started = time.time()
     loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
     loader.generator.manual_seed(t.seed * 100003 + epoch * 1009 + state.dist.rank)  # type: ignore[union-attr]
-    (state.train_model or state.model).train()
+    state.runner.train()
     sums: dict[str, float] = {}
     window: dict[str, list[float]] = {}
     images = n_steps = 0

@@ -163,7 +163,7 @@ def warn_suspicious_results(records: Sequence[Mapping[str, Any]], path: str | Pa
     duplicates = 0
     per_image: dict[int, int] = defaultdict(int)
     for rec in records:
-        key = (int(rec["image_id"]), tuple(float(v) for v in rec["keypoints"]))
+        key = (int(rec["image_id"]), tuple(rec["keypoints"]))
         duplicates += key in seen
         seen.add(key)
         per_image[key[0]] += 1

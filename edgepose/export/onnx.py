@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from edgepose import __version__
+from edgepose.config import temp_file_beside
 from edgepose.errors import ConfigError, EdgeposeError
 from edgepose.runtime.model_info import ModelInfo
 
@@ -132,7 +132,7 @@ def _final_only(model: nn.Module):
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path, suffix=".tmp")  # mode as open() gives, not mkstemp's 0600
     os.close(fd)
     try:
         write(tmp)

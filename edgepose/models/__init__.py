@@ -34,6 +34,8 @@ MODEL_TABLE: dict[str, str] = {
     "xfuse_resnet18": "edgepose.models.xfuse:xfuse_resnet18",
     "xfuse_resnet50": "edgepose.models.xfuse:xfuse_resnet50",
     "lwop_mobilenet": "edgepose.models.lwop:lwop_mobilenet",
+    "lwop_resnet18": "edgepose.models.lwop_resnet:lwop_resnet18",
+    "lwop_resnet50": "edgepose.models.lwop_resnet:lwop_resnet50",
 }
 
 

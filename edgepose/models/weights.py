@@ -18,6 +18,7 @@ Every failure (no such file, unreadable file, not a state dict) is a ``Checkpoin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,18 @@ from torch import nn
 
 from edgepose.errors import CheckpointError
 
-__all__ = ["TORCHVISION_RESNET_RENAME", "LoadReport", "extract_state_dict", "load_weights", "read_state_dict"]
+__all__ = [
+    "GHOSTNET_LAYOUTS",
+    "TORCHVISION_RESNET_RENAME",
+    "LoadReport",
+    "convert_ghostnet_state_dict",
+    "extract_state_dict",
+    "ghostnet_layout",
+    "load_backbone_part",
+    "load_ghostnet_weights",
+    "load_weights",
+    "read_state_dict",
+]
 
 TORCHVISION_RESNET_RENAME: dict[str, str] = {"conv1.": "stem.conv1.", "bn1.": "stem.bn1."}
 """Prefix renames that put a torchvision ResNet's stem under our top-down models' ``stem.`` part."""
@@ -46,6 +58,12 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     """(key, shape in the file, shape in the model)."""
+    skipped: list[str] = field(default_factory=list)
+    """File keys left out on purpose (a classifier head, stages a backbone cut drops); not "unexpected"."""
+    new_layers: list[str] = field(default_factory=list)
+    """Model keys that no file of this kind can hold (a new projection); not "missing"."""
+    layout: str = ""
+    """The naming the file was read in (GhostNet: "official", "timm" or "edgepose"); empty for plain loads."""
 
     @property
     def complete(self) -> bool:
@@ -59,8 +77,13 @@ class LoadReport:
             more = f", … (+{len(keys) - max_keys})" if len(keys) > max_keys else ""
             return ", ".join(keys[:max_keys]) + more
 
-        total = len(self.loaded) + len(self.missing) + len(self.shape_mismatch)
-        parts = [f"{self.path}: loaded {len(self.loaded)} of {total} model tensors"]
+        total = len(self.loaded) + len(self.missing) + len(self.shape_mismatch) + len(self.new_layers)
+        layout = f" ({self.layout} layout)" if self.layout else ""
+        parts = [f"{self.path}{layout}: loaded {len(self.loaded)} of {total} model tensors"]
+        if self.new_layers:
+            parts.append(f"{len(self.new_layers)} new, left at their initialisation ({some(self.new_layers)})")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} in the file skipped on purpose ({some(self.skipped)})")
         if self.missing:
             parts.append(f"{len(self.missing)} missing from the file ({some(self.missing)})")
         if self.unexpected:
@@ -161,5 +184,178 @@ def load_weights(
                 + ", ".join(f"{k} {tuple(a)} in file vs {tuple(b)} in model" for k, a, b in report.shape_mismatch)
             )
         raise CheckpointError("; ".join(lines), path)
+    model.load_state_dict(to_load, strict=False)
+    return report
+
+
+# ------------------------------------------------------------------------------------- GhostNet ImageNet
+GHOSTNET_LAYOUTS = ("official", "timm", "edgepose")
+"""Namings a GhostNet 1.0× state dict can come in.
+
+``official``: huawei-noah ``ghostnet_pytorch`` (``state_dict_73.98.pth``, ``ghostnet_1x.pth``): bottlenecks in nine
+groups ``blocks.{g}.{j}``, the 160→960 1×1 as ``blocks.9.0.conv``/``bn1``, the head ``conv_head`` + ``classifier``.
+``timm``: ``ghostnet_100`` (``ghostnet_100.in1k``) uses the *same* module names (its weights are the official
+release file); a timm training checkpoint additionally wraps them under ``state_dict`` / ``state_dict_ema``.
+``edgepose``: our flat ``blocks.{i}`` + ``final_conv`` (a GhostNetBackbone's own state dict), optionally under
+``backbone.`` (a cross-fusion checkpoint). The tests read the key lists of the first two from
+``tests/models/data/ghostnet_{official,timm}_keys.txt``.
+"""
+
+_GROUPED_BLOCK = re.compile(r"^blocks\.\d+\.\d+\.")
+_FLAT_BLOCK = re.compile(r"^blocks\.\d+\.(ghost1|ghost2|conv_dw|bn_dw|se|shortcut)\.")
+
+
+def ghostnet_layout(state: Mapping[str, torch.Tensor], path: str | Path = "<state dict>") -> str:
+    """The naming of a GhostNet state dict: "official" (timm's is identical) or "edgepose"; else CheckpointError.
+
+    The two public layouts cannot be told apart by key names; callers that know the source pass it on as a label.
+    """
+    keys = [k[len("backbone.") :] if k.startswith("backbone.") else k for k in state]
+    if any(_GROUPED_BLOCK.match(k) for k in keys) and "conv_stem.weight" in keys:
+        return "official"
+    if any(_FLAT_BLOCK.match(k) for k in keys) and "conv_stem.weight" in keys:
+        return "edgepose"
+    raise CheckpointError(
+        "not a GhostNet state dict (no conv_stem.weight with blocks.* bottlenecks in official/timm or edgepose naming)",
+        path,
+    )
+
+
+def convert_ghostnet_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Translate an official/timm/edgepose GhostNet state dict to GhostNetBackbone keys.
+
+    Returns (our state, file keys dropped): the classifier head (``conv_head``, ``classifier``) has no place in a
+    backbone. Keys are translated by position (official group g, index j → flat block), never by shape, so a
+    wrong-width file shows up as shape mismatches rather than loading silently.
+    """
+    from edgepose.models.backbones.ghostnet import official_to_ours
+
+    layout = ghostnet_layout(state)
+    out: dict[str, torch.Tensor] = {}
+    dropped: list[str] = []
+    for key, value in state.items():
+        name = key[len("backbone.") :] if key.startswith("backbone.") else key
+        target = name if layout == "edgepose" else official_to_ours(name)
+        if target is None:
+            dropped.append(key)
+        else:
+            out[target] = value
+    return out, dropped
+
+
+def _ghostnet_part(model: nn.Module) -> tuple[nn.Module, str]:
+    """(the GhostNetBackbone inside ``model``, its key prefix): the model itself or its ``.backbone``."""
+    from edgepose.models.backbones.ghostnet import GhostNetBackbone
+
+    if isinstance(model, GhostNetBackbone):
+        return model, ""
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, GhostNetBackbone):
+        return backbone, "backbone."
+    raise CheckpointError(f"{type(model).__name__} has no GhostNet backbone to load ImageNet GhostNet weights into")
+
+
+def load_ghostnet_weights(
+    model: nn.Module,
+    source: str | Path | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = False,
+    layout_label: str | None = None,
+) -> LoadReport:
+    """Load public GhostNet 1.0× ImageNet weights (official or timm naming) into a GhostNet backbone or a model
+    whose ``.backbone`` is one (``xfuse_ghostnet``), whatever the cut (R0/R1/R2, output stride, dilation).
+
+    Why a dedicated loader: the pose cut drops layers (stage 5, the classifier) and adds one (the 512-channel
+    projection), so a plain key match would report dozens of "unexpected" and "missing" keys that are expected.
+    Here those land in ``skipped`` / ``new_layers``, and ``missing`` / ``unexpected`` / ``shape_mismatch`` list only
+    real problems: with ``strict=True`` any of those raises CheckpointError naming the file. Keys in the report
+    carry the model's own prefix (``backbone.``). Re-strided blocks keep their depth-wise layer, so they load.
+
+    Args:
+        model: a GhostNetBackbone or a model with one as ``.backbone``.
+        source: a weights file (raw state dict or a checkpoint dict holding one) or an in-memory state dict.
+        strict: raise instead of loading when anything other than the expected skips/new layers does not fit.
+        layout_label: "official" or "timm" to name the source in the report (the two share their key names).
+    """
+    from edgepose.models.backbones.ghostnet import TRUNK_CHANNELS
+
+    backbone, prefix = _ghostnet_part(model)
+    path = str(source) if isinstance(source, (str, Path)) else "<state dict>"
+    state = read_state_dict(source) if isinstance(source, (str, Path)) else extract_state_dict(source, path)
+    layout = ghostnet_layout(state, path)
+    if layout_label is not None:
+        if layout_label not in GHOSTNET_LAYOUTS:
+            raise CheckpointError(f"layout_label must be one of {', '.join(GHOSTNET_LAYOUTS)}, got {layout_label!r}")
+        layout = layout_label
+    ours, dropped = convert_ghostnet_state_dict(state)
+    target = backbone.state_dict()
+    own_head = backbone.num_stages == 5 and backbone.out_channels == TRUNK_CHANNELS
+    n_blocks = len(backbone.blocks)
+    report = LoadReport(path=path, layout=layout, skipped=list(dropped))
+    to_load: dict[str, torch.Tensor] = {}
+    for key, value in ours.items():
+        block = re.match(r"^blocks\.(\d+)\.", key)
+        cut = (block is not None and int(block.group(1)) >= n_blocks) or (
+            key.startswith("final_conv.") and not own_head
+        )
+        if cut:
+            report.skipped.append(prefix + key)
+        elif key not in target:
+            report.unexpected.append(prefix + key)
+        elif tuple(value.shape) != tuple(target[key].shape):
+            report.shape_mismatch.append((prefix + key, tuple(value.shape), tuple(target[key].shape)))
+        else:
+            to_load[key] = value
+            report.loaded.append(prefix + key)
+    for key in target:
+        if key in to_load or key.endswith("num_batches_tracked"):
+            continue
+        if key.startswith("final_conv.") and not own_head:
+            report.new_layers.append(prefix + key)
+        elif not any(k == prefix + key for k, _, _ in report.shape_mismatch):
+            report.missing.append(prefix + key)
+    if not report.loaded:
+        raise CheckpointError("no tensor of the file fits the GhostNet backbone", path)
+    if strict and not report.complete:
+        raise CheckpointError("GhostNet weights do not fit (strict): " + report.summary(max_keys=10), path)
+    backbone.load_state_dict(to_load, strict=False)
+    return report
+
+
+def load_backbone_part(model: nn.Module, path: str | Path, *, strict: bool = False) -> LoadReport:
+    """Load the backbone part of a pose model from a pretraining checkpoint (``model.pretrained: PATH``).
+
+    The file is a state dict of the backbone alone (keys without prefix, e.g. what ``edgepose pretrain`` saves as
+    ``backbone.pt``) or of a whole model; keys are matched against the pose model's trunk parts — ``backbone.*``
+    for bottom-up models, ``stem.*`` / ``layer1..4.*`` for top-down ones — and nothing else (a pose head is never
+    taken from a classification checkpoint). GhostNet files in official/timm naming go through
+    :func:`load_ghostnet_weights`.
+    """
+    state = read_state_dict(path)
+    if hasattr(model, "backbone") and "conv_stem.weight" in {k.removeprefix("backbone.") for k in state}:
+        return load_ghostnet_weights(model, path, strict=strict)
+    bottom_up = hasattr(model, "backbone")
+    trunk_prefixes = ("backbone.",) if bottom_up else ("stem.", "layer1.", "layer2.", "layer3.", "layer4.")
+    target = {k: v for k, v in model.state_dict().items() if k.startswith(trunk_prefixes)}
+    if not target:
+        raise CheckpointError(f"{type(model).__name__} has no backbone part to load pretrained weights into", path)
+    if bottom_up and not any(k.startswith("backbone.") for k in state):
+        state = {"backbone." + k: v for k, v in state.items()}
+    report = LoadReport(path=str(path))
+    to_load: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key not in target:
+            # a trunk key the model lacks is a real misfit; a head (classifier, pose head) is left out on purpose
+            (report.unexpected if key.startswith(trunk_prefixes) else report.skipped).append(key)
+        elif tuple(value.shape) != tuple(target[key].shape):
+            report.shape_mismatch.append((key, tuple(value.shape), tuple(target[key].shape)))
+        else:
+            to_load[key] = value
+            report.loaded.append(key)
+    report.missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
+    if not report.loaded:
+        raise CheckpointError("no tensor of the file fits the model's backbone (is it a pretraining checkpoint?)", path)
+    if strict and not report.complete:
+        raise CheckpointError("pretrained backbone does not fit (strict): " + report.summary(max_keys=10), path)
     model.load_state_dict(to_load, strict=False)
     return report

@@ -36,6 +36,8 @@ Network = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 # HRNet's rescoring: person score = box score x mean confidence of the joints above this.
 KEYPOINT_SCORE_THRESHOLD = 0.2
+# A refinement pass re-crops a box only around this many confident joints (fewer: the box is kept).
+REFINE_MIN_JOINTS = 4
 
 
 class PoseEstimator:
@@ -51,6 +53,11 @@ class PoseEstimator:
             sub-pixel peak refinement as accurate as 8).
         nms_threshold: top-down only: OKS-NMS threshold in (0, 1] (a pose whose OKS with a better-scoring one
             exceeds it is dropped); ``None`` keeps one pose per box. ``edgepose predict`` uses 0.7.
+        refine: top-down only: extra passes per box. Each pass crops the box around the previous pass's confident
+            joints (at least :data:`REFINE_MIN_JOINTS` above :data:`KEYPOINT_SCORE_THRESHOLD`, padded like any
+            box) and predicts again. A loose box -- the whole image, a generous detector box -- leaves the person
+            small in the crop; the second look sees them at the resolution the network was trained on (the way
+            MediaPipe re-crops around its own landmarks). Each pass costs one more network call per box.
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class PoseEstimator:
         height: int | None = None,
         upsample: int = 4,
         nms_threshold: float | None = None,
+        refine: int = 0,
     ) -> None:
         if height is not None and int(height) < 16:
             raise ConfigError(f"inference height must be >= 16 pixels, got {height}")
@@ -76,6 +84,9 @@ class PoseEstimator:
         self.upsample = int(upsample)
         self.keypoint_spec = get_keypoint_spec(info.keypoints)
         self.nms_threshold = None if nms_threshold is None else float(nms_threshold)
+        if int(refine) < 0:
+            raise ConfigError(f"refine passes must be >= 0, got {refine}")
+        self.refine = int(refine)
         self.box_counts: Counter = Counter()  # boxes dropped / clipped by clean_boxes, by reason, over all calls
         if info.task == "topdown":
             self.codec = HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
@@ -140,6 +151,11 @@ class PoseEstimator:
             outs.append(np.asarray(hm, dtype=np.float32))
         return np.concatenate(outs) if outs else np.zeros((0, self.keypoint_spec.num_keypoints, 1, 1), np.float32)
 
+    def _topdown_pass(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joints ``(N, K, 2)`` in image pixels and confidences ``(N, K, 1)`` of one crop per box."""
+        batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
+        return self.codec.decode(self.topdown_heatmaps(batch), centers, scales)
+
     def predict_topdown(
         self, image_bgr: np.ndarray, boxes: np.ndarray | Sequence, box_scores: Sequence[float] | None = None
     ) -> list[Person]:
@@ -150,9 +166,16 @@ class PoseEstimator:
         boxes, scores = clean_boxes(boxes, scores, image_bgr.shape[:2], self.box_counts)
         if len(boxes) == 0:
             return []
-        batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
-        heatmaps = self.topdown_heatmaps(batch)
-        coords, maxvals = self.codec.decode(heatmaps, centers, scales)
+        coords, maxvals = self._topdown_pass(image_bgr, boxes)
+        for _ in range(self.refine):
+            boxes = boxes.copy()
+            for i in range(len(boxes)):
+                kp = np.concatenate([coords[i], maxvals[i]], axis=1)
+                if (kp[:, 2] > KEYPOINT_SCORE_THRESHOLD).sum() >= REFINE_MIN_JOINTS:
+                    tight = keypoint_box(kp, threshold=KEYPOINT_SCORE_THRESHOLD)
+                    if tight[2] > 1 and tight[3] > 1:
+                        boxes[i] = tight
+            coords, maxvals = self._topdown_pass(image_bgr, boxes)
         persons = []
         for i in range(len(boxes)):
             conf = maxvals[i, :, 0]

@@ -23,3 +23,32 @@ def test_table_ratios():
     assert rows[1].to_dict()["total_ms"]["onnxruntime"] == 110.0
     plain = format_deploy_table({"rows": rows}).splitlines()
     assert len(plain) == 3 and "xfuse_ghostnet" in plain[2]
+
+
+def test_bench_model_returns_one_row_per_case_and_thread_count(tmp_path, monkeypatch):
+    """``bench_model`` end to end on a tiny top-down net (export, INT8 calibration on noise, interleaved timing,
+    pre/post): the structure of the rows, not the timings."""
+    import math
+
+    from torch import nn
+
+    from edgepose.analysis import deploy_latency
+
+    class Tiny(nn.Sequential):
+        task, input_size, stride, num_keypoints, model_name = "topdown", (64, 48), 4, 17, "tiny"
+
+    def tiny(name: str) -> nn.Module:
+        assert name == "tiny_topdown"
+        return Tiny(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 17, 3, 2, 1))
+
+    monkeypatch.setattr("edgepose.models.build_model", tiny)
+    rows = deploy_latency.bench_model("tiny_topdown", tmp_path, threads=(1,), warmup=0, runs=2, crowd=3)
+    assert [(r.case, r.batch, r.threads) for r in rows] == [("batch1", 1, 1), ("crowd10", 3, 1)]
+    for r in rows:
+        assert (r.model, r.task, r.input_size) == ("tiny_topdown", "topdown", (64, 48))
+        assert set(r.network_ms) == set(deploy_latency.BACKENDS)
+        times = [*r.network_ms.values(), r.pre_ms, r.post_ms]
+        assert all(math.isfinite(v) and v > 0 for v in times)
+        d = r.to_dict()
+        assert d["total_ms"]["onnxruntime"] == r.pre_ms + r.network_ms["onnxruntime"] + r.post_ms
+    assert (tmp_path / "tiny_topdown.onnx").is_file() and (tmp_path / "tiny_topdown.int8.onnx").is_file()

@@ -85,7 +85,7 @@ def test_demo_on_the_bundled_photos_writes_drawings_and_json(tmp_path, shipped, 
         person = record["people"][0]
         kp = np.array(person["keypoints"])
         assert kp.shape == (14, 3) and np.isfinite(kp).all()
-        assert person["box"] == [0.0, 0.0, float(image.shape[1]), float(image.shape[0])]
+        assert person["box"] == [0.0, 0.0, float(image.shape[1]), float(image.shape[0])] and record["boxes"] == "image"
         assert record["seconds"] > 0
         assert re.search(rf"{re.escape(photo.name)}\s+\d+x\d+\s+1 person\s+[\d.]+ ms", stdout), stdout
     assert payload["seconds_per_image"] == pytest.approx(np.mean([r["seconds"] for r in payload["images"]]), abs=1e-3)
@@ -106,8 +106,10 @@ def test_demo_on_a_users_image_and_folder_with_hog_boxes(tmp_path, shipped, coco
     payload = json.loads((folder / "poses.json").read_text())
     assert payload["boxes"] == "hog" and payload["flip_test"] is False
     assert [r["file"] for r in payload["images"]] == ["a.jpg"]  # notes.txt is not an image
-    people = payload["images"][0]["people"]
-    assert len(people) >= 1 and all(len(p["keypoints"]) == 14 for p in people)
+    record = payload["images"][0]
+    assert record["boxes"] == "hog", "HOG finds the skier of COCO 785"
+    assert len(record["people"]) >= 1 and all(len(p["keypoints"]) == 14 for p in record["people"])
+    assert all(p["box"][2] < record["width"] for p in record["people"]), "a HOG box, not the whole image"
     assert "HOG" in capsys.readouterr().out
 
 

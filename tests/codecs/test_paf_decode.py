@@ -7,6 +7,7 @@ import pytest
 
 from edgepose.codecs.paf import PafCodec, PafPoses
 from edgepose.codecs.paf_decode import find_peaks
+from edgepose.errors import DataError
 from edgepose.keypoints import OPENPOSE_KEYPOINTS, coco_to_openpose
 
 NECK, NOSE, R_SHO, R_WRI, L_SHO, L_WRI = 1, 0, 2, 4, 5, 7
@@ -137,7 +138,7 @@ def test_empty_and_degenerate_inputs() -> None:
     assert len(codec.decode(one, np.zeros((38, 8, 8)))) == 0, "a lone peak is not a person"
     nan = np.full((19, 6, 7), np.nan, dtype=np.float32)
     assert len(codec.decode(nan, np.full((38, 6, 7), np.nan, dtype=np.float32))) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="pafs must be"):
         codec.decode(np.zeros((19, 8, 8)), np.zeros((38, 8, 9)))
 
 

@@ -126,7 +126,15 @@ def test_max_images_and_worker_seed(coco_mini):
     ds = _ds(coco_mini, "train", max_images=5)
     assert len({r.image_id for r in ds.records}) <= 5
     assert len(ds.image_ids) == 5
-    worker_init_fn(0)  # callable outside a worker
+    # a worker's python and legacy numpy RNGs are seeded from its torch seed (outside a worker: the main seed)
+    import random
+
+    import torch
+
+    torch.manual_seed(123)
+    worker_init_fn(0)
+    assert np.random.random() == np.random.RandomState(123).random()  # noqa: NPY002
+    assert random.random() == random.Random(123).random()
 
 
 def test_config_rejects_unknown_and_bad_values():

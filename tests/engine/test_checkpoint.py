@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from pathlib import Path
+
 import pytest
 import torch
-from toy_task import ToyNet, toy_net
+from toy_task import ToyNet, toy_net, write_toy_config
 
+from edgepose.engine import checkpoint
 from edgepose.engine.checkpoint import (
     build_model_from_checkpoint,
     export_weights,
@@ -60,6 +66,60 @@ def test_a_crash_while_saving_keeps_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_disk_full_is_one_line_naming_the_file_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "last.pt", _state(ToyNet(), epoch=1))
+
+    def disk_full(obj, fh, *args, **kwargs):
+        fh.write(b"partial bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(path, _state(ToyNet(), epoch=2))
+    intact = "(the previous checkpoint there is intact)"
+    assert str(info.value) == f"{path}: cannot write checkpoint: no space left on device {intact}"
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_really_full_device_is_reported_as_disk_full(tmp_path, monkeypatch):
+    # On a full disk torch.save reports "RuntimeError: unexpected pos ..."; the write's own OSError is what we say.
+    monkeypatch.setattr(checkpoint, "_open_temporary", lambda path: (open("/dev/full", "wb"), tmp_path / ".x.tmp"))
+    with pytest.raises(CheckpointError, match=r"new\.pt: cannot write checkpoint: no space left on device \(nothing"):
+        save_checkpoint(tmp_path / "new.pt", _state(ToyNet(), big=torch.zeros(100_000)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_during_training_is_one_line_from_the_cli(tmp_path, monkeypatch, capsys):
+    from edgepose.cli.main import main
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    path = write_toy_config(tmp_path, epochs=1, max_steps_per_epoch=1)
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    written_first = tmp_path / "run" / "best.pt"  # best.pt (the epoch improved) is written before last.pt
+    assert err.strip().splitlines()[-1] == (f"edgepose train: error: {written_first}: cannot write checkpoint: no "
+                                            "space left on device (nothing was written)")  # fmt: skip
+
+
+def test_checkpoints_honour_the_umask_like_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        shared = save_checkpoint(tmp_path / "a.pt", _state(ToyNet()))
+        os.umask(0o077)
+        private = save_checkpoint(tmp_path / "b.pt", _state(ToyNet()))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
 
 
 def test_missing_corrupt_truncated_and_foreign_files_raise_naming_the_file(tmp_path):

@@ -2,7 +2,8 @@
 
 Random 16x16 images; a small conv net (with BatchNorm and Dropout, so buffers and the torch RNG matter)
 regresses a fixed per-image target. The dataset adds numpy noise (so the numpy RNG matters), ``evaluate``
-shards by index and gathers like the real tasks and returns ``{"AP": 1 / (1 + mse)}``. ``data.crash_after``
+shards by index and gathers like the real tasks and returns ``{"AP": 1 / (1 + mse), "PCK@0.2": share of
+samples with mse < 0.2, ...}``; ``data.primary`` picks which one ranks ``best.pt``. ``data.crash_after``
 raises after that many samples were read in this process, to simulate a crash mid-run.
 
 Used as ``task: toy_task:ToyTask`` (``tests/engine`` must be importable: pytest puts it on ``sys.path``; the
@@ -20,9 +21,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from edgepose.engine import distributed as du
+from edgepose.engine.logging import progress_bar
 from edgepose.errors import ConfigError
 
-DATA_KEYS = {"dataset", "n_train", "n_val", "crash_after", "noise"}
+DATA_KEYS = {"dataset", "n_train", "n_val", "crash_after", "noise", "primary"}
 
 
 class SimulatedCrash(RuntimeError):
@@ -73,6 +75,7 @@ class ToyTask:
         self.n_val = int(cfg.data.get("n_val", 20))
         self.noise = float(cfg.data.get("noise", 0.05))
         self.crash_after = cfg.data.get("crash_after")
+        self.primary_metric = str(cfg.data.get("primary", "AP"))
 
     def build_model(self) -> nn.Module:
         return ToyNet()
@@ -99,7 +102,7 @@ class ToyTask:
     def evaluate(self, model, dataset, *, device, rank=0, world_size=1, out_dir: Path):
         assert not model.training and not torch.is_grad_enabled()
         errors = {}
-        for i in du.shard_indices(len(dataset), rank, world_size):
+        for i in progress_bar(du.shard_indices(len(dataset), rank, world_size), desc="validation"):
             item = dataset[i]
             pred = model(item["image"][None].to(device))[0].cpu()
             errors[i] = float(((pred - item["target"]) ** 2).mean())
@@ -111,7 +114,8 @@ class ToyTask:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(merged))
         mse = float(np.mean(list(merged.values())))
-        return {"AP": 1.0 / (1.0 + mse), "mse": mse, "n": float(len(merged))}
+        pck = float(np.mean([e < 0.2 for e in merged.values()]))
+        return {"AP": 1.0 / (1.0 + mse), "PCK@0.2": pck, "mse": mse, "n": float(len(merged))}
 
 
 def toy_net(width: int = 8) -> nn.Module:

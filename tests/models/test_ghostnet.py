@@ -53,15 +53,60 @@ def test_classification_trunk_matches_the_appendix_figures():
     assert trunk(torch.zeros(1, 3, 64, 64)).shape == (1, 960, 2, 2)
 
 
-@pytest.mark.parametrize(
-    ("reading", "params", "gmacs"),
-    [("R1", 0.644e6, 0.674), ("R2", 2.599e6, 2.351), ("R0", 0.0507e6, 0.156)],
-)
-def test_pose_readings_are_stride_8_with_512_channels(reading, params, gmacs):
+# GhostNet 1.0× (Han et al. 2020, Table 1): (stage, kernel, expansion, out, SE, stride), typed in from the paper
+PAPER_TABLE = [
+    (1, 3, 16, 16, 0, 1), (2, 3, 48, 24, 0, 2), (2, 3, 72, 24, 0, 1), (3, 5, 72, 40, 1, 2), (3, 5, 120, 40, 1, 1),
+    (4, 3, 240, 80, 0, 2), (4, 3, 200, 80, 0, 1), (4, 3, 184, 80, 0, 1), (4, 3, 184, 80, 0, 1),
+    (4, 3, 480, 112, 1, 1), (4, 3, 672, 112, 1, 1), (5, 5, 672, 160, 1, 2), (5, 5, 960, 160, 0, 1),
+    (5, 5, 960, 160, 1, 1), (5, 5, 960, 160, 0, 1), (5, 5, 960, 160, 1, 1),
+]  # fmt: skip
+
+
+def _count_by_hand(num_stages: int, out_channels: int) -> int:
+    """Parameters of the GhostNet trunk from the paper's table and the official block design, counted without
+    building anything: BN = 2 per channel; a Ghost module in→out is a 1×1 conv to m = ⌈out/2⌉ + BN and a 3×3
+    depth-wise conv making m more + BN; a bottleneck is ghost(in→exp), a k×k depth-wise conv + BN where the
+    paper's stride is 2 (kept when re-strided), SE (1×1 exp→r and r→exp with biases, r = exp/4 rounded to a
+    multiple of 4), ghost(exp→out), and a shortcut k×k dw + BN + 1×1 + BN where the width changes."""
+
+    def ghost(cin: int, cout: int) -> int:
+        m = -(-cout // 2)
+        return cin * m + 2 * m + 9 * m + 2 * m
+
+    total = 3 * 16 * 9 + 2 * 16  # stem conv 3×3 (3→16) + BN
+    cin = 16
+    for stage, k, exp, cout, se, stride in PAPER_TABLE:
+        if stage > num_stages:
+            break
+        total += ghost(cin, exp) + ghost(exp, cout)
+        if stride == 2:
+            total += k * k * exp + 2 * exp
+        if se:
+            r = int(exp / 4 + 2) // 4 * 4
+            total += exp * r + r + r * exp + exp
+        if cin != cout or stride == 2:
+            total += k * k * cin + 2 * cin + cin * cout + 2 * cout
+        cin = cout
+    return total + cin * out_channels + 2 * out_channels  # final 1×1 ConvBnAct
+
+
+def test_hand_count_reproduces_the_published_trunk_size():
+    """The counter above against an outside figure: GhostNet 1.0× has 5.18M parameters (paper: 5.2M); without
+    the 960→1280 head conv (1,230,080 with bias) and the 1280→1000 classifier (1,281,000) that is 2.671M."""
+    assert _count_by_hand(5, 960) == pytest.approx(5.18e6 - 1_230_080 - 1_281_000, rel=0.005)
+    assert n_params(GhostNetBackbone()) == _count_by_hand(5, 960)
+
+
+@pytest.mark.parametrize(("reading", "gmacs"), [("R1", 0.674), ("R2", 2.351), ("R0", 0.156)])
+def test_pose_readings_are_stride_8_with_512_channels(reading, gmacs):
     bb = ghostnet_pose_backbone(reading)
     assert bb.output_stride == 8
     assert bb(torch.zeros(1, 3, 64, 96)).shape == (1, 512, 8, 12)
-    assert n_params(bb) == pytest.approx(params, rel=0.01)
+    # a reading keeps the first 3 (R0), 4 (R1) or 5 (R2) stages of the table, then a 1×1 to 512 channels:
+    # R1 = 0.644M, R2 = 2.599M, R0 = 0.0507M by the hand count (re-striding and dilation add no parameters)
+    assert n_params(bb) == _count_by_hand({"R0": 3, "R1": 4, "R2": 5}[reading], 512)
+    # GMACs at 368×368: measured by this repository's counter (no outside source); they guard against an
+    # accidental change of strides or dilations, which change MACs but not parameters
     assert conv_macs(bb, (368, 368)) / 1e9 == pytest.approx(gmacs, rel=0.03)
 
 

@@ -1,0 +1,32 @@
+"""Argument helpers shared by every subcommand, so the same option reads the same everywhere.
+
+``--set`` is the one that matters most: users copy ``--set a=1 b=2`` from one command's docs to another's,
+and write ``--set a=1 --set b=2`` out of habit from other tools. :func:`add_set_argument` accepts both forms
+(and any mix) in every command that takes overrides; the values land in ``args.overrides`` as a flat list of
+``KEY=VALUE`` strings, in order, for :func:`edgepose.config.parse_overrides`.
+
+Range and output-path checks of option values live in :mod:`edgepose.cli.checks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_set_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str | None = None) -> None:
+    """Add ``--set KEY=VALUE [KEY=VALUE ...]`` (repeatable) storing a flat list in ``args.overrides``.
+
+    ``nargs="+"`` with ``action="extend"`` is what makes ``--set a=1 b=2`` and ``--set a=1 --set b=2`` equal;
+    a plain ``action="append"`` would leave ``b=2`` to the positional arguments and fail with the top-level
+    usage line.
+    """
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help or "override options, YAML-typed: --set a=1 b=2 or --set a=1 --set b=2",
+    )
+

@@ -1,0 +1,34 @@
+"""The top-level API: ``from edgepose import PoseEstimator, draw_poses`` works, and ``import edgepose`` stays
+torch-free and light (no torch, OpenCV or onnxruntime until a lazy name is used)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def test_import_edgepose_is_light_and_lazy_names_resolve():
+    script = textwrap.dedent(
+        """
+        import sys
+        import edgepose
+        heavy = [m for m in ("torch", "cv2", "onnxruntime", "matplotlib") if m in sys.modules]
+        assert not heavy, f"import edgepose imported {heavy}"
+        from edgepose import PoseEstimator, draw_poses, draw_pose, Person
+        from edgepose.runtime import PoseEstimator as P2
+        from edgepose.vis.draw import draw_poses as d2
+        assert PoseEstimator is P2 and draw_poses is d2
+        assert "torch" not in sys.modules, "the lazy names imported torch"
+        assert {"PoseEstimator", "draw_poses"} <= set(dir(edgepose)) and set(edgepose.__all__) >= {"draw_pose"}
+        try:
+            edgepose.no_such_name
+        except AttributeError as exc:
+            assert "no_such_name" in str(exc)
+        else:
+            raise AssertionError("unknown attribute did not raise")
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
