@@ -39,7 +39,12 @@ def parse_overrides(items: Iterable[str] | None) -> dict[str, Any]:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not of the form key=value")
+            # `--set` takes every following word up to the next option: a positional argument written after it
+            # (`complexity --set gc=false flpn_sres50`) lands here
+            raise ConfigError(
+                f"override {item!r} is not of the form key=value (`--set` takes the words after it up to the next "
+                "option: put positional arguments before --set)"
+            )
         out[key.strip()] = parse_value(value.strip())
     return out
 

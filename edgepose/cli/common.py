@@ -30,3 +30,27 @@ def add_set_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
         help=help or "override options, YAML-typed: --set a=1 b=2 or --set a=1 --set b=2",
     )
 
+
+
+def add_refine_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--refine N`` (top-down models): extra passes per box, each re-cropped around the last pass's joints.
+
+    The default, :data:`edgepose.runtime.estimator.DEFAULT_REFINE`, is the same for ``predict``, ``demo`` and
+    ``pck``, so the PCK that ``pck`` prints is measured on exactly what ``predict`` runs.
+    """
+    from edgepose.runtime.estimator import DEFAULT_REFINE
+
+    def passes(text: str) -> int:
+        value = int(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        return value
+
+    parser.add_argument(
+        "--refine",
+        type=passes,
+        default=DEFAULT_REFINE,
+        metavar="N",
+        help="top-down: extra passes per box, each re-cropped around the last pass's confident joints "
+        f"(default {DEFAULT_REFINE}; 0 = one pass)",
+    )

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgepose.cli.common import add_refine_argument
 from edgepose.errors import ConfigError, DataError
 
 DEFAULT_OUT = "output/demo"
@@ -49,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false",
                    help="skip the flip test (about twice as fast, slightly less accurate)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
+    add_refine_argument(p)
     p.set_defaults(func=run)
 
 
@@ -96,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     images = demo_images(args.images)  # bad input fails before the model loads
     model_path = Path(args.onnx) if args.onnx else shipped_onnx()
     t0 = time.perf_counter()
-    estimator = PoseEstimator.from_onnx(model_path, threads=args.threads, flip_test=args.flip_test)
+    estimator = PoseEstimator.from_onnx(model_path, threads=args.threads, flip_test=args.flip_test,
+                                        refine=args.refine)  # fmt: skip
     if estimator.task != "topdown":
         raise ConfigError(f"the demo runs top-down models; {estimator.info.model_name} is {estimator.task}", model_path)
     # one warm-up call so the first photo's time is the model's, not ONNX Runtime's first-run allocations

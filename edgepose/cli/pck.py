@@ -13,7 +13,8 @@ are counted as ``skipped``; AUC over thresholds 0-0.2. Image numbers are 1-based
 without ``--range`` every labelled image in the folder is scored. See docs/lspet.md.
 
 ``--json`` prints exactly one line: ``{"PCK@0.2", "PCK@0.1", "AUC", "people", "per_joint", "skipped", "joints",
-"images", "box", "model"}`` (``per_joint`` is PCK@0.2 per joint, null for a joint never labelled).
+"images", "first", "last", "box", "model", "flip_test", "refine"}`` (``per_joint`` is PCK@0.2 per joint, null for
+a joint never labelled).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.cli.common import add_refine_argument
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 BOXES = ("image", "joints")
@@ -51,11 +53,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="skip the flip test")
+    add_refine_argument(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
 
-def load_estimator(weights: str | None, onnx: str | None, *, threads: int | None = None, flip_test: bool = True):
+def load_estimator(
+    weights: str | None, onnx: str | None, *, threads: int | None = None, flip_test: bool = True, refine: int = 0
+):
     """``(PoseEstimator, model path)`` for ``--weights`` (PyTorch), ``--onnx`` or, with neither, the shipped model.
 
     The ONNX paths import nothing from torch, so scoring works on a device with only ``edgepose[runtime]``.
@@ -70,14 +75,15 @@ def load_estimator(weights: str | None, onnx: str | None, *, threads: int | None
         if threads is not None:
             torch.set_num_threads(threads)
         model, ckpt = load_model(None, weights)
-        return torch_estimator(model, ckpt=ckpt, flip_test=flip_test, batch_size=1), Path(weights)
+        return torch_estimator(model, ckpt=ckpt, flip_test=flip_test, batch_size=1, refine=refine), Path(weights)
     from edgepose.runtime import PoseEstimator
 
     if onnx is None:
         from edgepose.assets import shipped_onnx
 
         onnx = str(shipped_onnx())
-    return PoseEstimator.from_onnx(onnx, threads=threads, flip_test=flip_test, batch_size=1), Path(onnx)
+    estimator = PoseEstimator.from_onnx(onnx, threads=threads, flip_test=flip_test, batch_size=1, refine=refine)
+    return estimator, Path(onnx)
 
 
 def check_lsp_model(estimator: Any, source: str | Path) -> None:
@@ -161,12 +167,15 @@ def run(args: argparse.Namespace) -> int:
     joints_mat, images = resolve_lsp_root(args.root)
     first, last = args.range if args.range else (None, None)
     people = load_lsp(joints_mat, images, first=first, last=last)
-    estimator, source = load_estimator(args.weights, args.onnx, threads=args.threads, flip_test=args.flip_test)
+    estimator, source = load_estimator(
+        args.weights, args.onnx, threads=args.threads, flip_test=args.flip_test, refine=args.refine
+    )
     check_lsp_model(estimator, source)
     pred = predict_people(estimator, people, box=args.box, progress=args.progress)
     metrics = score_people(pred, people)
     numbers = [p.number for p in people]
     metrics.update(images=len(people), first=min(numbers), last=max(numbers), box=args.box, model=str(source))
+    metrics.update(flip_test=args.flip_test, refine=args.refine)
     if args.json:
         print(json.dumps(_json_safe(metrics), allow_nan=False))
     else:

@@ -37,7 +37,7 @@ from collections import deque
 from pathlib import Path
 
 from edgepose.cli.checks import check_float, check_int, output_dir, output_file
-from edgepose.cli.common import add_set_argument
+from edgepose.cli.common import add_refine_argument, add_set_argument
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 DETECTOR_HELP = "person boxes for top-down models: 'hog', or a bottom-up model (name, checkpoint or .onnx)"
@@ -73,6 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--smooth", action="store_true", help="track people and One-Euro-smooth keypoints (video)")
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint confidence to draw (default 0.3)")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="top-down: skip the flip test")
+    add_refine_argument(p)
     p.add_argument("--height", type=int, default=None, help="bottom-up inference height (default: the model's, 368)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--device", default="cpu",
@@ -154,7 +155,7 @@ def build_estimator(args: argparse.Namespace):
     """The pose model of ``--weights``/``--onnx``/``--model``, else the shipped one (torch-free runtime)."""
     from edgepose.runtime import PoseEstimator
 
-    kwargs = {"flip_test": args.flip_test, "height": args.height,
+    kwargs = {"flip_test": args.flip_test, "height": args.height, "refine": args.refine,
               "nms_threshold": args.nms_threshold if args.nms else None}  # fmt: skip
     if args.onnx:
         return PoseEstimator.from_onnx(args.onnx, threads=args.threads, providers=onnx_providers(args.device),

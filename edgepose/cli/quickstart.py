@@ -274,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
                        {"data": data_seconds, "train_and_eval": train_seconds, "picture": picture_seconds,
                         "total": total_seconds, "cpu": _cpu_seconds()})  # fmt: skip
     summary["picture"] = picture.name if picture else None
+    summary["data_reason"] = why
     write_json(out / "metrics.json", summary)
     _write_report(out, cfg, summary)
     minutes = f"{total_seconds / 60:.1f} min ({summary['seconds']['cpu'] / 60:.1f} CPU-min)"
@@ -441,8 +442,8 @@ run of the shipped model's recipe (`configs/flpn_small_lspet_160x160.yaml`, 160x
         files = "- `predictions.jpg`: the trained model's poses on the first validation images (whole-image boxes)"
     else:
         headline = f"""**Synthetic-val AP {f("AP")}** (AP50 {f("AP50")}, AP75 {f("AP75")}, AR {f("AR")}) after training
-{what} on synthetic people (no LSPet folder was found; set `EDGEPOSE_DATA` to a folder holding `lspet/`, or pass
-`--lspet-root DIR`, to train on real photos).
+{what} on synthetic people ({s.get("data_reason", "no LSPet folder")}; set `EDGEPOSE_DATA` to a folder holding
+`lspet/`, or pass `--lspet-root DIR`, to train on real photos).
 
 Evaluation: the synthetic validation split, ground-truth person boxes, flip test, DARK decoding, OKS rescoring
 and OKS-NMS, COCOeval (AP over OKS 0.50:0.95). The figures are synthetic people, so this AP shows that the

@@ -66,7 +66,7 @@ from edgepose.engine.logging import (
     write_json,
 )
 from edgepose.engine.task import Task, build_task
-from edgepose.errors import CheckpointError, ConfigError, TrainingError
+from edgepose.errors import CheckpointError, ConfigError, EdgeposeError, TrainingError
 
 __all__ = [
     "EpochResult",
@@ -530,7 +530,10 @@ def open_outputs(state: TrainState, resumed: bool) -> None:
     CSV / TensorBoard loggers (on resume, the CSV rows logged after the checkpoint are dropped)."""
     if state.main:
         out = state.out_dir
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission, read-only file system
+            raise EdgeposeError(f"cannot create the output folder ({exc.strerror or exc})", out) from exc
         stale = remove_stale_temporaries(out)
         if stale:
             say(f"note: removed {len(stale)} temporary file(s) left by an interrupted write: "

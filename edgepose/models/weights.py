@@ -283,13 +283,16 @@ def load_ghostnet_weights(
     path = str(source) if isinstance(source, (str, Path)) else "<state dict>"
     state = read_state_dict(source) if isinstance(source, (str, Path)) else extract_state_dict(source, path)
     layout = ghostnet_layout(state, path)
+    own_naming = layout == "edgepose"
     if layout_label is not None:
         if layout_label not in GHOSTNET_LAYOUTS:
             raise CheckpointError(f"layout_label must be one of {', '.join(GHOSTNET_LAYOUTS)}, got {layout_label!r}")
         layout = layout_label
     ours, dropped = convert_ghostnet_state_dict(state)
     target = backbone.state_dict()
-    own_head = backbone.num_stages == 5 and backbone.out_channels == TRUNK_CHANNELS
+    # the official 160->960 1×1 is our final_conv only in the full classification trunk; in pose cuts final_conv is a
+    # new projection that only an edgepose file (a trained GhostNetBackbone / cross-fusion model) can hold
+    own_head = own_naming or (backbone.num_stages == 5 and backbone.out_channels == TRUNK_CHANNELS)
     n_blocks = len(backbone.blocks)
     report = LoadReport(path=path, layout=layout, skipped=list(dropped))
     to_load: dict[str, torch.Tensor] = {}

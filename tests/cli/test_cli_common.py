@@ -19,6 +19,8 @@ import pytest
 
 from edgepose.cli import main as cli_main
 from edgepose.cli.main import build_parser, main, missing_dependency_message
+from edgepose.config import parse_overrides
+from edgepose.errors import ConfigError
 
 # Each command that takes --set, with the arguments it needs to parse.
 COMMANDS = {
@@ -45,6 +47,14 @@ def test_set_takes_both_forms_in_every_command(command):
     assert one.overrides == repeated.overrides == ["a=1", "b=[2,3]"], command
     assert mixed.overrides == ["a=1", "b=[2,3]", "c=x"], command
     assert parser.parse_args(argv).overrides == [], command  # no --set: an empty list, never None
+
+
+def test_a_positional_after_set_gets_a_hint():
+    """``--set`` takes every word up to the next option, so a model name written after it is read as an override."""
+    args = build_parser().parse_args(["export", "--out", "x.onnx", "flpn_sres50", "--set", "gc=false", "ratios=[2,2]"])
+    assert args.model == "flpn_sres50" and args.overrides == ["gc=false", "ratios=[2,2]"]
+    with pytest.raises(ConfigError, match="put positional arguments before --set"):
+        parse_overrides(["gc=false", "flpn_sres50"])
 
 
 def test_set_helper_is_the_only_set_definition():

@@ -44,7 +44,7 @@ def test_torchrun_two_processes_on_cpu_train_and_evaluate(tmp_path):
             "-m", "edgepose.cli.main"]  # fmt: skip
     run = subprocess.run(
         [*base, "train", str(path), "--out", str(out), "--no-progress"],
-        env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-6000:]
     assert run.stdout.count("final metrics") == 1  # rank 0 reports alone
@@ -59,7 +59,7 @@ def test_torchrun_two_processes_on_cpu_train_and_evaluate(tmp_path):
     ev = subprocess.run(
         [*base, "eval", str(out / "config.yaml"), "--weights", str(out / "last.pt"), "--out", str(tmp_path / "ev"),
          "--no-progress"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert ev.returncode == 0, ev.stderr[-6000:]
     metrics = json.loads((tmp_path / "ev" / "eval_metrics.json").read_text())["metrics"]

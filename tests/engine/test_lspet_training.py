@@ -118,7 +118,10 @@ def test_lspet_config_builds_a_14_joint_model_at_input_over_4(path):
     task = TopdownTask(cfg)
     d = task.data
     assert d.dataset == "lspet" and task.spec is LSP and task.primary_metric == "PCK@0.2"
-    assert tuple(d.val_range) == LSPET_VAL_RANGE and d.box == "image" and set(d.train_boxes) == {"image", "joints"}
+    lo, hi = LSPET_VAL_RANGE  # validation within the fixed split (a quick config may score part of it)
+    assert (
+        lo <= d.val_range[0] <= d.val_range[1] <= hi and d.box == "image" and set(d.train_boxes) == {"image", "joints"}
+    )
     assert d.input_size[0] == d.input_size[1] and d.flip and d.rotation_factor > 0 and d.scale_factor > 0
     assert Path(task._path("data.train_ann", d.train_ann)).name == "joints.mat"
     with torch.device("meta"):

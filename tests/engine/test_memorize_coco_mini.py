@@ -69,6 +69,10 @@ def test_memorize_config_trains_on_val_and_evaluates_on_it(coco_mini, tmp_path):
 
 @pytest.mark.slow
 def test_flpn_memorizes_real_coco_people(coco_mini, tmp_path):
+    # One thread: batches of 10 tiny crops gain little from a second one on an idle machine, and on a loaded one
+    # two OpenMP threads spin against the other jobs (measured: 250 s per step with two under load ~25, against
+    # 2.4 s with one under load ~12), which turned this seconds-long test into hours.
+    torch.set_num_threads(1)
     cfg = _config(coco_mini, tmp_path / "run")
     task = TopdownTask(cfg)
     torch.manual_seed(cfg.train.seed)

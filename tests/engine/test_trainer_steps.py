@@ -59,6 +59,12 @@ def test_start_run_builds_a_fresh_state_and_its_output_folder(tmp_path):
     assert (tmp_path / "run" / "config.yaml").is_file() and state.epoch_log is not None
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(EdgeposeError, match=r"taken: cannot create the output folder \(File exists\)"):
+        _start(tmp_path, out="taken")
+
+
 def test_train_one_epoch_alone_steps_logs_and_leaves_checkpoints_to_end_epoch(tmp_path):
     state = _start(tmp_path, log_every=2)
     before = state.model.head.weight.detach().clone()

@@ -182,7 +182,7 @@ def test_torch_and_onnx_paths_agree(lsp_root, tiny_models, tmp_path, capsys):
 def test_readable_table_and_joints_box(lsp_root, tiny_models, capsys):
     ckpt, _ = tiny_models
     args = ["pck", "--root", str(lsp_root), "--range", "1", "4", "--weights", str(ckpt), "--no-progress"]
-    assert main([*args, "--box", "joints", "--no-flip-test"]) == 0
+    assert main([*args, "--box", "joints", "--no-flip-test", "--refine", "1"]) == 0
     out = capsys.readouterr().out
     assert "4 images 1..4" in out and "box: joints" in out and "PCK@0.2" in out and "AUC" in out
     rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0] in LSP.names]
