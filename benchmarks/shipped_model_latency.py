@@ -10,6 +10,7 @@ What is timed, per frame (one person, the whole image as the box, as ``edgepose 
   batch 1): the model's own cost;
 * ``frame``: the whole predictor (:class:`edgepose.runtime.PoseEstimator`: crop, network, flip test = a second
   network call, decoding), i.e. what a user waits for per image; ``frame_no_flip`` without the flip test;
+  ``frame_refined`` with the refinement pass that ``edgepose predict`` / ``demo`` / ``pck`` run by default;
 * ``mediapipe``: MediaPipe Pose (legacy ``mp.solutions.pose``, static images, model complexity ``--mp-complexity``)
   ``process()`` on the same RGB frames, when ``mediapipe`` with its bundled pose model can be imported (it is not
   a dependency of edgepose); otherwise a note says so.
@@ -130,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         args.onnx = str(shipped_onnx())
     with_flip = PoseEstimator.from_onnx(args.onnx, threads=args.threads, flip_test=True, batch_size=1)
     no_flip = PoseEstimator.from_onnx(args.onnx, threads=args.threads, flip_test=False, batch_size=1)
+    from edgepose.runtime.estimator import DEFAULT_REFINE
+
+    refined = PoseEstimator.from_onnx(args.onnx, threads=args.threads, flip_test=True, batch_size=1,
+                                      refine=DEFAULT_REFINE)  # fmt: skip
     info = with_flip.info
     shots = frames(args.images, args.num_images)
     images = [image for _, image in shots]
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "network": lambda im: with_flip.network(crops[id(im)]),
         "frame": lambda im: with_flip(im),
         "frame_no_flip": lambda im: no_flip(im),
+        "frame_refined": lambda im: refined(im),
     }
     mp_note = "MediaPipe not requested (--no-mediapipe)"
     if args.mediapipe:

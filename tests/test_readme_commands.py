@@ -73,6 +73,9 @@ NOT_RUN = {
     "evaluate-results": "needs COCO val annotations and a results file; tests/evaluation/test_coco_eval.py",
     "oracle": "needs COCO val annotations; tests/evaluation/test_oracle_*.py run it on the val mini set",
     "predict": "needs a trained checkpoint or ONNX model and a photo; tests/cli/test_predict.py",
+    "pck": "scores 500 LSPet images (about a minute); tests/cli/test_cli_pck.py runs it on 20 and on tiny folders",
+    "train configs/flpn_small_lspet_160x160.yaml": "trains for about 1.5 h; tests/engine/test_lspet_training.py "
+    "runs a tiny LSPet training",
     "export": "needs a trained checkpoint; tests/export/test_onnx_export.py",
     "quantize": "needs an exported model and calibration images; tests/export/test_quantize.py",
     "ssim sweep": "trains one model per grid point; tests/analysis/test_ratio_sweep.py runs a one-step sweep",
@@ -126,7 +129,7 @@ def test_readme_command_runs(argv, tmp_path, monkeypatch, capsys):
 
 
 def test_train_without_coco_lists_every_missing_path(tmp_path, monkeypatch, capsys):
-    line = next(c for c in COMMANDS if c[:1] == ["train"] and "--resume" not in c)
+    line = next(c for c in COMMANDS if c[:1] == ["train"] and "coco" in c[1] and "--resume" not in c)
     from edgepose.cli.train import missing_data_paths
     from edgepose.engine.config import load_experiment
 

@@ -155,6 +155,17 @@ class PoseEstimator:
             outs.append(np.asarray(hm, dtype=np.float32))
         return np.concatenate(outs) if outs else np.zeros((0, self.keypoint_spec.num_keypoints, 1, 1), np.float32)
 
+    @staticmethod
+    def _refined_box(box: np.ndarray, xy: np.ndarray, conf: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """The box around one pass's confident joints, clipped to the image; ``box`` itself with too few."""
+        kp = np.concatenate([xy, conf], axis=1)
+        if (kp[:, 2] > KEYPOINT_SCORE_THRESHOLD).sum() < REFINE_MIN_JOINTS:
+            return box
+        x0, y0, w, h = keypoint_box(kp, threshold=KEYPOINT_SCORE_THRESHOLD).astype(np.float64)
+        x1, y1 = min(x0 + w, shape[1]), min(y0 + h, shape[0])
+        x0, y0 = max(x0, 0.0), max(y0, 0.0)
+        return np.array([x0, y0, x1 - x0, y1 - y0]) if x1 - x0 > 1 and y1 - y0 > 1 else box
+
     def _topdown_pass(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joints ``(N, K, 2)`` in image pixels and confidences ``(N, K, 1)`` of one crop per box."""
         batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
@@ -171,15 +182,11 @@ class PoseEstimator:
         if len(boxes) == 0:
             return []
         coords, maxvals = self._topdown_pass(image_bgr, boxes)
+        crops = boxes
         for _ in range(self.refine):
-            boxes = boxes.copy()
-            for i in range(len(boxes)):
-                kp = np.concatenate([coords[i], maxvals[i]], axis=1)
-                if (kp[:, 2] > KEYPOINT_SCORE_THRESHOLD).sum() >= REFINE_MIN_JOINTS:
-                    tight = keypoint_box(kp, threshold=KEYPOINT_SCORE_THRESHOLD)
-                    if tight[2] > 1 and tight[3] > 1:
-                        boxes[i] = tight
-            coords, maxvals = self._topdown_pass(image_bgr, boxes)
+            crops = np.stack([self._refined_box(c, xy, conf, image_bgr.shape) for c, xy, conf in
+                              zip(crops, coords, maxvals)])  # fmt: skip
+            coords, maxvals = self._topdown_pass(image_bgr, crops)
         persons = []
         for i in range(len(boxes)):
             conf = maxvals[i, :, 0]
