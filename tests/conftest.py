@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,3 +55,36 @@ def _small_torch() -> None:
         return
     torch.set_num_threads(2)
     torch.manual_seed(0)
+
+
+# A sitecustomize that makes `import torch` fail as it does where torch is not installed (ModuleNotFoundError
+# naming torch), as on a device with `pip install edgepose[runtime]` only.
+_BLOCK_TORCH = textwrap.dedent(
+    """
+    import sys
+
+    class _BlockTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked in this test)", name="torch")
+            return None
+
+    sys.meta_path.insert(0, _BlockTorch())
+    """
+)
+
+
+@pytest.fixture
+def run_without_torch(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """``run(args, cwd=None, timeout=600)``: ``python ARGS`` in a subprocess where torch cannot be imported."""
+    site = tmp_path / "block_torch"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_BLOCK_TORCH)
+    path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
+
+    def run(args: list[str], cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd)  # fmt: skip
+
+    return run

@@ -9,10 +9,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -92,37 +88,11 @@ def _with_func(args, func):
     return args
 
 
-BLOCK_TORCH = textwrap.dedent(
-    """
-    import sys
-
-    class _NoTorch:
-        # as in an edgepose[runtime]-only install: torch is simply not there
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-            return None
-
-    sys.meta_path.insert(0, _NoTorch())
-    """
-)
-
-
-def _run_without_torch(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    site = tmp_path / "no_torch"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCK_TORCH)
-    path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = dict(os.environ, PYTHONPATH=path)
-    return subprocess.run([sys.executable, "-m", "edgepose", *args], env=env, capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     "argv", [["models"], ["export", "flpn_sres50", "--out", "x.onnx"]], ids=["models", "export"]
 )
-def test_commands_needing_torch_say_which_extra_without_it(argv, tmp_path):
-    proc = _run_without_torch(argv, tmp_path)
+def test_commands_needing_torch_say_which_extra_without_it(argv, tmp_path, run_without_torch):
+    proc = run_without_torch(["-m", "edgepose", *argv], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -4,12 +4,8 @@ the JSON holds the promised keys, and bad input is one clear line."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +22,6 @@ from edgepose.keypoints import LSP
 N_IMAGES, N_LABELS = 24, 30  # labels for 30 people, images 1-24 present
 TINY = {"input_size": [64, 64], "blocks": [1, 1, 1, 1], "width": 0.25, "deconv_channels": 32}
 KEYS = {"PCK@0.2", "PCK@0.1", "AUC", "people", "per_joint"}
-
-BLOCK_TORCH = textwrap.dedent(
-    """
-    import sys
-
-    class _BlockTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is blocked in this test ({name})")
-            return None
-
-    sys.meta_path.insert(0, _BlockTorch())
-    """
-)
-
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -143,24 +124,13 @@ def test_scoring_sees_the_right_image_box_and_labels(lsp_root, box):
         np.testing.assert_allclose(fake.boxes[0], expected)
 
 
-def run_torch_free(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    """`python -m edgepose.cli.main ARGS` with torch made unimportable (a device with edgepose[runtime] only)."""
-    site = tmp_path / "block_torch"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCK_TORCH)
-    path = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "edgepose.cli.main", *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def _json_line(text: str) -> dict:
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1, text
     return json.loads(lines[0])
 
 
-def test_torch_and_onnx_paths_agree(lsp_root, tiny_models, tmp_path, capsys):
+def test_torch_and_onnx_paths_agree(lsp_root, tiny_models, tmp_path, capsys, run_without_torch):
     ckpt, onnx = tiny_models
     common = ["pck", "--root", str(lsp_root), "--range", "1", "8", "--json"]
     assert main([*common, "--weights", str(ckpt), "--no-progress"]) == 0
@@ -170,7 +140,7 @@ def test_torch_and_onnx_paths_agree(lsp_root, tiny_models, tmp_path, capsys):
     assert by_torch["people"] == 7 and by_torch["skipped"] == 1 and by_torch["images"] == 8
     assert 0.0 < by_torch["PCK@0.2"] <= 1.0 and by_torch["PCK@0.1"] <= by_torch["PCK@0.2"]
 
-    done = run_torch_free([*common, "--onnx", str(onnx), "--threads", "1"], tmp_path)
+    done = run_without_torch(["-m", "edgepose.cli.main", *common, "--onnx", str(onnx), "--threads", "1"])
     assert done.returncode == 0, done.stderr
     by_onnx = _json_line(done.stdout)
     assert "8/8" in done.stderr  # the progress bar, on stderr only

@@ -7,11 +7,7 @@ tests check the files, the JSON and the timing lines, not accuracy).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import cv2
 import numpy as np
@@ -128,32 +124,11 @@ def test_demo_errors_are_one_line(tmp_path, shipped, monkeypatch, capfd):
     assert len(err.splitlines()) == 1 and "model.onnx" in err and "missing" in err
 
 
-BLOCK_TORCH = textwrap.dedent(
-    """
-    import sys
-
-    class _BlockTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is blocked in this test ({name})")
-            return None
-
-    sys.meta_path.insert(0, _BlockTorch())
-    """
-)
-
-
-def test_demo_runs_without_torch(tmp_path, tiny_onnx):
+def test_demo_runs_without_torch(tmp_path, tiny_onnx, run_without_torch):
     """What `pip install edgepose[runtime]` gives: the demo must not need PyTorch."""
-    site = tmp_path / "block_torch"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(BLOCK_TORCH)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    blocked = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
-    assert blocked.returncode != 0, "the torch blocker does not block"
+    assert run_without_torch(["-c", "import torch"]).returncode != 0, "the torch blocker does not block"
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "edgepose", "demo", "--onnx", str(tiny_onnx), "--out", str(out),
-                           "--threads", "1"], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = run_without_torch(["-m", "edgepose", "demo", "--onnx", str(tiny_onnx), "--out", str(out), "--threads", "1"])
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads((out / "poses.json").read_text())["images"]) == len(assets.demo_photos())
 

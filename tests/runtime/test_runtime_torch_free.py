@@ -8,9 +8,6 @@ installed ``edgepose[runtime]`` only.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -22,29 +19,7 @@ from edgepose.export.onnx import export_onnx
 from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 from edgepose.runtime.sources import read_image_bgr
 
-BLOCKER = textwrap.dedent(
-    """
-    import sys
-
-    class _BlockTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is blocked in this test ({name})")
-            return None
-
-    sys.meta_path.insert(0, _BlockTorch())
-    """
-)
-
 IMAGE = "images/val2017/000000000785.jpg"
-
-
-def run_torch_free(args: list[str], tmp_path) -> subprocess.CompletedProcess:
-    site = tmp_path / "block_torch"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCKER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +38,12 @@ def models(tmp_path_factory, coco_mini):
     return {"dir": out, "topdown": topdown, "bottomup": bottomup, "image": image}
 
 
-def test_blocker_really_blocks_torch(tmp_path):
-    proc = run_torch_free(["-c", "import torch"], tmp_path)
-    assert proc.returncode != 0 and "torch is blocked" in proc.stderr
+def test_blocker_really_blocks_torch(tmp_path, run_without_torch):
+    proc = run_without_torch(["-c", "import torch"])
+    assert proc.returncode != 0 and "blocked in this test" in proc.stderr
 
 
-def test_runtime_runs_without_torch_and_matches_the_torch_path(tmp_path, models, coco_mini):
+def test_runtime_runs_without_torch_and_matches_the_torch_path(tmp_path, run_without_torch, models, coco_mini):
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -84,7 +59,7 @@ def test_runtime_runs_without_torch_and_matches_the_torch_path(tmp_path, models,
         print(json.dumps(out))
         """
     )
-    proc = run_torch_free(["-c", script], tmp_path)
+    proc = run_without_torch(["-c", script])
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     ref_td = torch_estimator(models["topdown"])(models["image"], [[277.1, 45.7, 225.1, 333.6]])
@@ -94,26 +69,24 @@ def test_runtime_runs_without_torch_and_matches_the_torch_path(tmp_path, models,
     assert np.abs(np.array(got["bottomup"]) - np.stack([p.keypoints for p in ref_bu])).max() <= 0.5
 
 
-def test_predict_cli_with_onnx_without_torch(tmp_path, models, coco_mini):
+def test_predict_cli_with_onnx_without_torch(tmp_path, run_without_torch, models, coco_mini):
     from pycocotools.coco import COCO
 
     results = tmp_path / "results.json"
     image = coco_mini / IMAGE
     dets = coco_mini / "person_detection_results" / "mmpose_test_coco_det_AP_H_56.json"
-    proc = run_torch_free(
+    proc = run_without_torch(
         ["-m", "edgepose", "predict", str(image), "--onnx", str(models["dir"] / "topdown.onnx"), "--boxes",
-         str(dets), "--json", str(results), "--out", str(tmp_path / "vis"), "--threads", "1"],
-        tmp_path,
+         str(dets), "--json", str(results), "--out", str(tmp_path / "vis"), "--threads", "1"]
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "vis" / image.name).is_file()
     records = json.loads(results.read_text())
     assert {r["image_id"] for r in records} == {785} and all(len(r["keypoints"]) == 51 for r in records)
 
-    proc = run_torch_free(
+    proc = run_without_torch(
         ["-m", "edgepose", "predict", str(image), "--onnx", str(models["dir"] / "bottomup.onnx"),
-         "--json", str(results)],
-        tmp_path,
+         "--json", str(results)]
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     gt = COCO(str(coco_mini / "annotations" / "person_keypoints_val2017_mini.json"))
@@ -121,12 +94,11 @@ def test_predict_cli_with_onnx_without_torch(tmp_path, models, coco_mini):
     assert len(res.getAnnIds()) >= 1
 
 
-def test_quantize_cli_without_torch(tmp_path, models, coco_mini):
+def test_quantize_cli_without_torch(tmp_path, run_without_torch, models, coco_mini):
     out = tmp_path / "topdown.int8.onnx"
-    proc = run_torch_free(
+    proc = run_without_torch(
         ["-m", "edgepose", "quantize", str(models["dir"] / "topdown.onnx"), "--calib", str(coco_mini / IMAGE),
-         "--out", str(out), "--json"],
-        tmp_path,
+         "--out", str(out), "--json"]
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
