@@ -11,6 +11,7 @@ stages, as the table intends. Everything after the backbone is :class:`Lightweig
 from __future__ import annotations
 
 from edgepose.models.lwop import LightweightOpenPose
+from edgepose.models.variants import depth_variant
 
 __all__ = ["LightweightOpenPoseResNet", "lwop_resnet18", "lwop_resnet50"]
 
@@ -39,27 +40,11 @@ class LightweightOpenPoseResNet(LightweightOpenPose):
         self.depth = depth
 
 
-def lwop_resnet18(
-    num_refinement_stages: int = 1,
-    channels: int = 128,
-    initial_head_width: int = 512,
-    final_only: bool = False,
-    backbone_weights: str | None = None,
-) -> LightweightOpenPoseResNet:
-    """Lightweight OpenPose stages on a stride-8 ResNet-18 + 1×1 → 512 (cross-fusion paper Table 2: 38.4 AP)."""
-    return LightweightOpenPoseResNet(
-        18, num_refinement_stages, channels, initial_head_width, final_only, backbone_weights
-    )
-
-
-def lwop_resnet50(
-    num_refinement_stages: int = 1,
-    channels: int = 128,
-    initial_head_width: int = 512,
-    final_only: bool = False,
-    backbone_weights: str | None = None,
-) -> LightweightOpenPoseResNet:
-    """Lightweight OpenPose stages on a stride-8 ResNet-50 + 1×1 (2048) → 512 (cross-fusion paper Table 2: 35.2 AP)."""
-    return LightweightOpenPoseResNet(
-        50, num_refinement_stages, channels, initial_head_width, final_only, backbone_weights
-    )
+lwop_resnet18 = depth_variant(
+    LightweightOpenPoseResNet, 18, "lwop_resnet18",
+    "Lightweight OpenPose stages on a stride-8 ResNet-18 + 1×1 → 512 (cross-fusion paper Table 2: 38.4 AP).",
+)  # fmt: skip
+lwop_resnet50 = depth_variant(
+    LightweightOpenPoseResNet, 50, "lwop_resnet50",
+    "Lightweight OpenPose stages on a stride-8 ResNet-50 + 1×1 (2048) → 512 (cross-fusion paper Table 2: 35.2 AP).",
+)  # fmt: skip
