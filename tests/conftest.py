@@ -46,6 +46,48 @@ def lspet(shared_data: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def make_lsp_subset(lspet: Path) -> Callable[..., Path]:
+    """``make(root, n_images, n_labels=None)``: an LSP folder with the first real LSPet images and labels."""
+    from scipy.io import loadmat, savemat
+
+    def make(root: Path, n_images: int, n_labels: int | None = None) -> Path:
+        (root / "images").mkdir(parents=True)
+        for i in range(1, n_images + 1):
+            name = f"im{i:05d}.jpg"
+            (root / "images" / name).write_bytes((lspet / "images" / name).read_bytes())
+        joints = loadmat(str(lspet / "joints.mat"))["joints"][:, :, : n_labels or n_images]
+        savemat(str(root / "joints.mat"), {"joints": joints})
+        return root
+
+    return make
+
+
+TINY_FLPN = {"input_size": [64, 64], "blocks": [1, 1, 1, 1], "width": 0.25, "deconv_channels": 32}
+
+
+@pytest.fixture(scope="session")
+def tiny_lsp_experiment() -> Callable[..., object]:
+    """``experiment(root, val_range)``: the shipped LSPet recipe shrunk to a 64x64 tiny FLPN on folder ``root``."""
+    from edgepose.engine.config import experiment_from_dict
+
+    def experiment(root: Path, val_range: list[int]):
+        mat, images = str(root / "joints.mat"), str(root / "images")
+        return experiment_from_dict(
+            {
+                "name": "tiny_lspet",
+                "task": "topdown",
+                "model": {"name": "flpn_sres50", "overrides": dict(TINY_FLPN)},
+                "data": {"dataset": "lspet", "train_ann": mat, "train_images": images, "val_ann": mat,
+                         "val_images": images, "val_range": val_range, "input_size": [64, 64], "codec": "dark",
+                         "train_boxes": ["image", "joints"]},
+                "train": {"batch_size": 8, "workers": 0, "device": "cpu"},
+            }
+        )
+
+    return experiment
+
+
 @pytest.fixture(autouse=True)
 def _small_torch() -> None:
     """Few threads and a fixed seed: CI has 2 cores and every test must be reproducible."""

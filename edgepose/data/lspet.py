@@ -19,6 +19,7 @@ The fixed split used by the ``*_lspet_*`` configs and ``edgepose pck``'s documen
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,11 +90,12 @@ def read_joints_mat(path: str | Path) -> np.ndarray:
     return out
 
 
-def _image_path(images: Path, number: int) -> Path | None:
+def _image_path(images: Path, present: set[str], number: int) -> Path | None:
+    """The file of image ``number`` among the folder's ``present`` names (listed once: 9,000 stats cost seconds)."""
     for pattern in IMAGE_PATTERNS:
-        candidate = images / pattern.format(number)
-        if candidate.is_file():
-            return candidate
+        name = pattern.format(number)
+        if name in present:
+            return images / name
     return None
 
 
@@ -133,24 +135,27 @@ def load_lsp(
     lo = 1 if first is None else int(first)
     hi = n if last is None else int(last)
     if explicit:
-        if lo < 1 or hi < lo:
+        if lo < 1:
+            raise DataError(f"image range {lo}..{hi} starts below 1 (image numbers are 1-based: im00001.jpg)", images)
+        if hi < lo:
             raise DataError(f"empty image range {lo}..{hi} (numbers are 1-based and inclusive)", images)
         if hi > n:
             raise DataError(f"image range {lo}..{hi} reaches past the {n} labelled images", joints_mat)
+    present = {entry.name for entry in os.scandir(images) if entry.is_file()}
     people: list[LspPerson] = []
-    missing = 0
+    missing: list[int] = []
     for number in range(lo, hi + 1):
         if exclude is not None and exclude[0] <= number <= exclude[1]:
             continue
-        path = _image_path(images, number)
+        path = _image_path(images, present, number)
         if path is None:
-            missing += 1
+            missing.append(number)
             continue
         people.append(LspPerson(number, path, joints[number - 1].copy()))
     if explicit and missing:
         raise DataError(
-            f"{missing} of the {hi - lo + 1} images {lo}..{hi} are not in this folder (first missing: "
-            f"{next(n for n in range(lo, hi + 1) if _image_path(images, n) is None)})",
+            f"{len(missing)} of the {hi - lo + 1} images {lo}..{hi} are not in this folder (first missing: "
+            f"{missing[0]})",
             images,
         )
     if not people:

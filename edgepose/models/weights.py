@@ -336,7 +336,7 @@ def load_backbone_part(model: nn.Module, path: str | Path, *, strict: bool = Fal
     """
     state = read_state_dict(path)
     if hasattr(model, "backbone") and "conv_stem.weight" in {k.removeprefix("backbone.") for k in state}:
-        return load_ghostnet_weights(model, path, strict=strict)
+        return load_ghostnet_weights(model, state, strict=strict)
     bottom_up = hasattr(model, "backbone")
     trunk_prefixes = ("backbone.",) if bottom_up else ("stem.", "layer1.", "layer2.", "layer3.", "layer4.")
     target = {k: v for k, v in model.state_dict().items() if k.startswith(trunk_prefixes)}

@@ -11,16 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.io import loadmat, savemat
+from scipy.io import savemat
 
 from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
-from edgepose.engine.config import experiment_from_dict, experiment_to_dict
+from edgepose.engine.config import experiment_to_dict
 from edgepose.engine.topdown import TopdownTask
 from edgepose.keypoints import LSP
 
 N_IMAGES, N_LABELS = 24, 30  # labels for 30 people, images 1-24 present
-TINY = {"input_size": [64, 64], "blocks": [1, 1, 1, 1], "width": 0.25, "deconv_channels": 32}
 KEYS = {"PCK@0.2", "PCK@0.1", "AUC", "people", "per_joint"}
 
 @pytest.fixture(autouse=True)
@@ -30,39 +29,17 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def lsp_root(tmp_path_factory, lspet) -> Path:
-    root = tmp_path_factory.mktemp("pck") / "lsp"
-    (root / "images").mkdir(parents=True)
-    for i in range(1, N_IMAGES + 1):
-        shutil.copy(lspet / "images" / f"im{i:05d}.jpg", root / "images" / f"im{i:05d}.jpg")
-    savemat(str(root / "joints.mat"), {"joints": loadmat(str(lspet / "joints.mat"))["joints"][:, :, :N_LABELS]})
-    return root
+def lsp_root(tmp_path_factory, make_lsp_subset) -> Path:
+    return make_lsp_subset(tmp_path_factory.mktemp("pck") / "lsp", N_IMAGES, N_LABELS)
 
 
 @pytest.fixture(scope="module")
-def tiny_models(lsp_root, tmp_path_factory) -> tuple[Path, Path]:
+def tiny_models(lsp_root, tmp_path_factory, tiny_lsp_experiment) -> tuple[Path, Path]:
     """A tiny FLPN trained for 40 steps on images 1-16 (checkpoint), and its `edgepose export` (ONNX)."""
     out = tmp_path_factory.mktemp("pck_models")
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    cfg = experiment_from_dict(
-        {
-            "name": "tiny_lspet",
-            "task": "topdown",
-            "model": {"name": "flpn_sres50", "overrides": dict(TINY)},
-            "data": {
-                "dataset": "lspet",
-                "train_ann": str(lsp_root / "joints.mat"),
-                "train_images": str(lsp_root / "images"),
-                "val_ann": str(lsp_root / "joints.mat"),
-                "val_images": str(lsp_root / "images"),
-                "val_range": [17, N_IMAGES],
-                "input_size": [64, 64],
-                "codec": "dark",
-            },
-            "train": {"batch_size": 8, "workers": 0, "device": "cpu"},
-        }
-    )
+    cfg = tiny_lsp_experiment(lsp_root, [17, N_IMAGES])
     task = TopdownTask(cfg)
     model = task.build_model()
     loader = torch.utils.data.DataLoader(task.train_dataset(), batch_size=8, shuffle=True)

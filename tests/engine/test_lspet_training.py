@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from scipy.io import loadmat, savemat
 
 from edgepose.data.lspet import LSPET_VAL_RANGE
-from edgepose.engine.config import experiment_from_dict, load_experiment
+from edgepose.engine.config import load_experiment
 from edgepose.engine.topdown import TopdownTask
 from edgepose.keypoints import LSP
 
 REPO = Path(__file__).resolve().parents[2]
 LSPET_CONFIGS = sorted((REPO / "configs").glob("*lspet*.yaml"))
-
-TINY = {"input_size": [64, 64], "blocks": [1, 1, 1, 1], "width": 0.25, "deconv_channels": 32}
-
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -28,47 +23,15 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
-def lsp_subset(root: Path, src: Path, n: int) -> Path:
-    """An LSP folder with the first ``n`` real images and their labels."""
-    (root / "images").mkdir(parents=True)
-    for i in range(1, n + 1):
-        shutil.copy(src / "images" / f"im{i:05d}.jpg", root / "images" / f"im{i:05d}.jpg")
-    savemat(str(root / "joints.mat"), {"joints": loadmat(str(src / "joints.mat"))["joints"][:, :, :n]})
-    return root
-
-
-def tiny_lsp_config(root: Path, val_range: list[int]):
-    """The small shipped recipe (configs/flpn_small_lspet_160x160.yaml) shrunk to a 64x64 tiny FLPN."""
-    return experiment_from_dict(
-        {
-            "name": "tiny_lspet",
-            "task": "topdown",
-            "model": {"name": "flpn_sres50", "overrides": dict(TINY)},
-            "data": {
-                "dataset": "lspet",
-                "train_ann": str(root / "joints.mat"),
-                "train_images": str(root / "images"),
-                "val_ann": str(root / "joints.mat"),
-                "val_images": str(root / "images"),
-                "val_range": val_range,
-                "input_size": [64, 64],
-                "codec": "dark",
-                "train_boxes": ["image", "joints"],
-            },
-            "train": {"batch_size": 8, "workers": 0, "device": "cpu"},
-        }
-    )
-
-
-def test_loss_falls_on_real_lspet_images(tmp_path, lspet):
+def test_loss_falls_on_real_lspet_images(tmp_path, make_lsp_subset, tiny_lsp_experiment):
     """16 real images x (whole-image box, joints box), augmented once and replayed for 40 Adam steps.
 
     The network starts by predicting nothing (zero heatmaps); "falls by a real margin" means it ends at under
     60 % of the loss of predicting nothing, which only heatmaps with peaks near the labelled joints achieve.
     """
     torch.manual_seed(0)  # weights, and each item's augmentation (drawn from torch's RNG)
-    root = lsp_subset(tmp_path / "lsp", lspet, 18)
-    task = TopdownTask(tiny_lsp_config(root, [17, 18]))
+    root = make_lsp_subset(tmp_path / "lsp", 18)
+    task = TopdownTask(tiny_lsp_experiment(root, [17, 18]))
     model = task.build_model()
     train = task.train_dataset()
     assert len(train) == 32 and {int(r.image_id) for r in train.records} == set(range(1, 17))
