@@ -264,3 +264,38 @@ def export_weights(src: str | Path, dst: str | Path) -> Path:
     ckpt = load_checkpoint(src)
     keep = ("model", "model_name", "model_overrides", "config", "epoch", "step", "best_metric", "metrics")
     return save_checkpoint(dst, {k: ckpt.get(k) for k in keep})
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model tensors of an edgepose checkpoint, a weights-only export or a bare state dict."""
+    path = Path(path)
+    try:
+        return strip_module_prefix(load_checkpoint(path)["model"])
+    except CheckpointError as exc:
+        if "not an edgepose checkpoint" not in str(exc):  # missing or corrupt: said already
+            raise
+    obj = torch.load(path, map_location="cpu", weights_only=True)  # read once already by load_checkpoint
+    if not _looks_like_state_dict(obj):
+        raise CheckpointError("neither an edgepose checkpoint nor a state dict of tensors", path)
+    return strip_module_prefix(obj)
+
+
+def load_pretrained(model: nn.Module, path: str | Path, show: bool = True) -> tuple[int, int]:
+    """Copy into ``model`` every tensor of ``path`` whose name and shape match: the start of a fine-tune.
+
+    Partial by design (a pre-trained backbone, a model of another keypoint set whose head differs); a file that
+    matches nothing is an error rather than a silent random start. Returns (tensors copied, model tensors).
+    """
+    from edgepose.engine.logging import say
+
+    state = read_weights(path)
+    target = unwrap_model(model)
+    own = target.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not matched:
+        raise CheckpointError("no tensor of these weights fits the model (names or shapes differ)", path)
+    own.update({k: v.to(own[k].dtype) for k, v in matched.items()})
+    target.load_state_dict(own)
+    if show:
+        say(f"initial weights: {len(matched)} of {len(own)} tensors from {path}")
+    return len(matched), len(own)

@@ -31,6 +31,7 @@ from edgepose.errors import ConfigError
 
 TASKS = ("topdown", "bottomup")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("step", "cosine")
 
 
 @dataclass
@@ -39,6 +40,10 @@ class ModelConfig:
 
     name: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Initial weights: an edgepose checkpoint or weights file (relative paths resolve against the config's folder).
+    # Tensors whose name and shape match are copied, so a backbone pre-trained on another task (``edgepose
+    # pretrain``) or a model trained on another keypoint set starts a run; nothing matching is an error.
+    pretrained: str | None = None
 
 
 @dataclass
@@ -52,6 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
     lr_milestones: list[int] = field(default_factory=lambda: [90, 120])  # epochs where lr *= lr_gamma
+    lr_schedule: str = "step"  # step: x lr_gamma at each of lr_milestones | cosine: per epoch from lr towards 0
     lr_gamma: float = 0.1
     warmup_steps: int = 0  # linear warm-up over the first N optimiser steps
     workers: int = 4  # DataLoader worker processes per rank
@@ -119,6 +125,7 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         ("grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
         ("max_steps_per_epoch", t.max_steps_per_epoch is None or t.max_steps_per_epoch >= 1, "must be >= 1 or null"),
         ("lr_milestones", list(t.lr_milestones) == sorted(t.lr_milestones), "must be increasing"),
+        ("lr_schedule", t.lr_schedule in LR_SCHEDULES, f"is not one of {', '.join(LR_SCHEDULES)}"),
     ]
     for key, ok, why in checks:
         if not ok:
@@ -127,6 +134,8 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'train.device': {t.device!r} is not auto, cpu, cuda or cuda:N")
     if not isinstance(cfg.model.overrides, dict):
         raise ConfigError("config key 'model.overrides' must be a mapping")
+    if cfg.model.pretrained is not None and not (isinstance(cfg.model.pretrained, str) and cfg.model.pretrained):
+        raise ConfigError(f"config key 'model.pretrained': {cfg.model.pretrained!r} must be a file path or null")
 
 
 # ------------------------------------------------------------------------------------------- loading

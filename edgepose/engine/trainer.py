@@ -51,11 +51,12 @@ from edgepose.engine import distributed as du
 from edgepose.engine.checkpoint import (
     load_checkpoint,
     load_model_state,
+    load_pretrained,
     remove_stale_temporaries,
     save_checkpoint,
     unwrap_model,
 )
-from edgepose.engine.config import ExperimentConfig, default_output_dir, experiment_to_dict
+from edgepose.engine.config import ExperimentConfig, default_output_dir, experiment_to_dict, resolve_path
 from edgepose.engine.logging import (
     CsvLogger,
     TensorBoardWriter,
@@ -236,19 +237,24 @@ def build_train_loader(
 
 
 class MultiStepWarmup:
-    """lr of group g = base_lr x g["lr_mult"] x gamma^(milestones reached by epoch) x linear warm-up(step).
+    """lr of group g = base_lr x g["lr_mult"] x epoch factor x linear warm-up(step).
 
-    A function of (epoch, step) only, so resuming restores it exactly; ``state_dict`` records the recipe.
+    The epoch factor is gamma^(milestones reached by epoch), or with ``cosine_epochs`` = E the half cosine
+    0.5 (1 + cos(pi epoch / E)) that short budgets prefer (no hand-placed drops). A function of (epoch, step)
+    only, so resuming restores it exactly; ``state_dict`` records the recipe.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, base_lr: float, milestones: list[int], gamma: float,
-                 warmup_steps: int = 0) -> None:  # fmt: skip
+                 warmup_steps: int = 0, cosine_epochs: int | None = None) -> None:  # fmt: skip
         self.optimizer, self.base_lr, self.gamma = optimizer, base_lr, gamma
-        self.milestones, self.warmup_steps = list(milestones), warmup_steps
+        self.milestones, self.warmup_steps, self.cosine_epochs = list(milestones), warmup_steps, cosine_epochs
         self.epoch = self.step_count = 0
 
     def factor(self, epoch: int, step: int) -> float:
-        f = self.gamma ** sum(1 for m in self.milestones if epoch >= m)
+        if self.cosine_epochs:
+            f = 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.cosine_epochs) / self.cosine_epochs))
+        else:
+            f = self.gamma ** sum(1 for m in self.milestones if epoch >= m)
         if self.warmup_steps > 0 and step < self.warmup_steps:
             f *= (step + 1) / self.warmup_steps
         return f
@@ -262,7 +268,8 @@ class MultiStepWarmup:
 
     def state_dict(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "milestones": self.milestones, "gamma": self.gamma,
-                "warmup_steps": self.warmup_steps, "epoch": self.epoch, "step": self.step_count}  # fmt: skip
+                "warmup_steps": self.warmup_steps, "cosine_epochs": self.cosine_epochs,
+                "epoch": self.epoch, "step": self.step_count}  # fmt: skip
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.epoch, self.step_count = int(state.get("epoch", 0)), int(state.get("step", 0))
@@ -483,13 +490,16 @@ def build_state(
     amp = t.amp and device.type == "cuda"
     task = build_task(cfg)
     model = task.build_model().to(device)
+    if cfg.model.pretrained:
+        load_pretrained(model, resolve_path(cfg, cfg.model.pretrained), show=dist.is_main)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_set, val_set = task.train_dataset(), task.val_dataset()
     optimizer = build_optimizer(cfg, task, model)
     return TrainState(
         cfg=cfg, task=task, model=model, optimizer=optimizer,
-        schedule=MultiStepWarmup(optimizer, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_steps),
+        schedule=MultiStepWarmup(optimizer, t.lr, t.lr_milestones, t.lr_gamma, t.warmup_steps,
+                                 cosine_epochs=t.epochs if t.lr_schedule == "cosine" else None),
         scaler=torch.amp.GradScaler(device.type, enabled=amp), device=device, dist=dist, out_dir=out,
         train_set=train_set, val_set=val_set, amp=amp, show=progress and dist.is_main,
         primary=getattr(task, "primary_metric", "AP"), mode=getattr(task, "metric_mode", "max"),

@@ -101,6 +101,37 @@ def test_schedule_warmup_milestones_and_multipliers():
     assert sched.state_dict()["epoch"] == 5
 
 
+def test_cosine_schedule_runs_from_lr_towards_zero_per_epoch():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1)
+    sched = MultiStepWarmup(opt, 1e-3, [1], 0.1, warmup_steps=2, cosine_epochs=4)
+    assert sched.set(0, 0) == pytest.approx(5e-4)  # warm-up still applies
+    assert sched.set(0, 5) == pytest.approx(1e-3)
+    assert sched.set(2, 50) == pytest.approx(5e-4)  # half way: half the lr, milestones ignored
+    assert sched.set(3, 80) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 3 / 4)))
+    assert sched.set(9, 200) == pytest.approx(0.0, abs=1e-12)  # past the end: stays at the floor
+
+
+def test_pretrained_weights_start_the_run_and_a_foreign_file_is_refused(tmp_path):
+    from edgepose.engine.checkpoint import load_pretrained
+    from edgepose.engine.trainer import build_state
+    from edgepose.errors import CheckpointError
+
+    source = ToyNet()
+    torch.nn.init.constant_(next(source.parameters()), 0.25)
+    weights = tmp_path / "weights.pt"
+    torch.save(source.state_dict(), weights)  # a bare state dict is accepted as well as a checkpoint
+    cfg = load_experiment(write_toy_config(tmp_path, epochs=1), [f"model.pretrained={weights}"])
+    state = build_state(cfg, out_dir=tmp_path / "run")
+    for (name, mine), theirs in zip(state.model.state_dict().items(), source.state_dict().values()):
+        assert torch.equal(mine, theirs), name
+    other = tmp_path / "other.pt"
+    torch.save({"unrelated.weight": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="no tensor of these weights fits"):
+        load_pretrained(ToyNet(), other, show=False)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_pretrained(ToyNet(), tmp_path / "missing.pt", show=False)
+
+
 def test_move_to_device_handles_nested_batches():
     batch = {"image": torch.zeros(2), "meta": {"index": torch.ones(2), "name": ["a", "b"]}, "n": 3,
              "list": [torch.zeros(1), "x"]}  # fmt: skip
