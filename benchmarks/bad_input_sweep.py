@@ -42,9 +42,11 @@ def make_fixtures(root: Path) -> dict[str, Path]:
     """Small models, images and broken files for the cases."""
     import torch
 
+    sys.path.insert(0, str(REPO / "tests"))  # the stand-in networks are test helpers (tests/standins.py)
+    from standins import OracleBottomup, TinyTopdown, unit_scale_outputs
+
     from edgepose.export.onnx import export_onnx
     from edgepose.export.quantize import quantize_onnx
-    from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 
     f: dict[str, Path] = {}
     rng = np.random.default_rng(0)

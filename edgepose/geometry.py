@@ -155,6 +155,26 @@ def joints_to_crop(
     return out
 
 
+def crop_to_image(
+    points: np.ndarray, centers: np.ndarray, scales: np.ndarray, input_size_hw: Sequence[int]
+) -> np.ndarray:
+    """Map ``(N, K, 2)`` points of ``N`` unrotated ``(H, W)`` network-input crops back to image pixels.
+
+    The inverse of the crop each (center, scale) row made (:func:`get_affine_transform` with ``inv=True``): the
+    one way decoded keypoints return to the image, for evaluation, prediction and the codec oracle alike.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    scales = np.asarray(scales, dtype=np.float64).reshape(-1, 2)
+    if len(centers) != len(pts) or len(scales) != len(pts):
+        raise DataError(f"{len(pts)} crops of points but {len(centers)} centers and {len(scales)} scales")
+    size_wh = (int(input_size_hw[1]), int(input_size_hw[0]))
+    out = np.empty((*pts.shape[:-1], 2), dtype=np.float64)
+    for i in range(len(pts)):
+        out[i] = affine_points(pts[i], get_affine_transform(centers[i], scales[i], 0.0, size_wh, inv=True))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ flips
 def flip_joints(joints: np.ndarray, width: int, flip_index: Sequence[int]) -> np.ndarray:
     """Mirror ``(K, C)`` joints of an image ``width`` pixels wide (x -> W-1-x) and swap left/right.

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,18 @@ def tiny_lsp_experiment() -> Callable[..., object]:
         )
 
     return experiment
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_backend_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The runtime remembers its measured back-end choice per model file; tests keep it out of ~/.cache."""
+    old = os.environ.get("EDGEPOSE_CACHE_DIR")
+    os.environ["EDGEPOSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgepose-cache"))
+    yield
+    if old is None:
+        os.environ.pop("EDGEPOSE_CACHE_DIR", None)
+    else:
+        os.environ["EDGEPOSE_CACHE_DIR"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -146,9 +146,9 @@ def test_train_without_coco_lists_every_missing_path(tmp_path, monkeypatch, caps
 def test_readme_python_api_runs(tmp_path):
     """The ```python block, as written, on a photo and a tiny exported top-down model."""
     import torch
+    from standins import TinyTopdown, unit_scale_outputs
 
     from edgepose.export.onnx import export_onnx
-    from edgepose.export.standins import TinyTopdown, unit_scale_outputs
 
     (block,) = [b for b in _blocks("python") if "PoseEstimator" in b]
     torch.manual_seed(0)

@@ -2,12 +2,16 @@
 
 The building blocks, from the bottom up:
 
+The timing core lives in :mod:`edgepose.analysis.timing` (torch-free) and is re-exported here:
+
 * :func:`measure` -- time any zero-argument callable: ``warmup`` untimed calls, then ``runs`` timed ones,
   returning a :class:`Timing` (median, p90, mean, min of the per-call wall times in ms).
-* :func:`measure_interleaved` -- several callables timed **round-robin** (run 1 of every case, then run 2 of
-  every case, ...). On a shared or thermally throttled machine the load drifts during a benchmark; round-robin
-  spreads that drift over all cases alike, so the *ratios* between them stay meaningful even when the
-  absolute figures are noisy.
+* :func:`measure_interleaved` -- several callables timed **round-robin**: one timed call of every case per
+  round, over many rounds, the order rotated each round (round 2 starts with the second case, ...). On a shared
+  or thermally throttled machine the load drifts during a benchmark; round-robin spreads that drift over all
+  cases alike, so the *ratios* between them stay meaningful even when the absolute figures are noisy, and the
+  rotation keeps any "who runs after whom" cache effect from favouring one case. Every call is timed on both
+  clocks, wall and process CPU time, so a figure inflated by other processes shows as wall >> CPU.
 * :func:`bench_torch_model` -- one ``nn.Module`` at one input shape, in eval mode under
   ``torch.inference_mode``, optionally in ``channels_last`` memory format.
 * :func:`bench_models` -- several edgepose models by name at batch 1 and 8, returning a
@@ -18,20 +22,31 @@ Other back-ends (ONNX Runtime, INT8, decoding/post-processing) plug in by timing
 :func:`measure` / :func:`measure_interleaved` and appending a :class:`LatencyRow` with their ``backend``
 name to a report: the table and JSON output are back-end agnostic.
 
-Clocks: ``wall`` (elapsed, the default) or ``cpu`` (process CPU time, see :data:`CLOCKS`), which with one
-torch thread stays meaningful on a machine other jobs are using. ``fuse_bn`` folds BatchNorm into the
-convolutions first (:func:`fold_batchnorm`), as ONNX Runtime and other deployment runtimes do.
+Clocks: ``wall`` (elapsed, the default) or ``cpu`` (process CPU time, see :data:`CLOCKS`) decides which one the
+medians and ratios use; the other is reported beside it. With one torch thread CPU time stays meaningful on a
+machine other jobs are using.
+
+OpenMP waiting: with its default *active* wait policy, an OpenMP thread that runs out of work spins for a while
+before sleeping. On an idle machine that shaves microseconds; on a loaded one the spinning threads compete with
+the very work they wait for and 2-thread figures swing by tens of percent. ``edgepose bench`` therefore sets
+``OMP_WAIT_POLICY=PASSIVE`` before torch (and its OpenMP runtime, which reads the variable once, when it loads) is
+imported, unless the variable is already set; the report's ``omp_wait_policy`` says what was in force
+(:func:`omp_wait_policy`). The load average is recorded before and after the measurements.
+
+``fuse_bn`` folds BatchNorm into the convolutions first (:func:`fold_batchnorm`), as ONNX Runtime and other
+deployment runtimes do.
 
 Memory format: depth-wise convolutions are several times faster in ``channels_last`` with PyTorch's
 oneDNN CPU kernels, dense ResNet convs are about even. ``channels_last=None`` ("auto", the default) probes
-both formats for each model and batch with a few calls and keeps the faster, and the report says which.
+both formats for each model and batch, interleaved over :data:`PROBE_RUNS` calls each, and keeps
+``channels_last`` only when it wins by more than :data:`PROBE_MARGIN` (so near-ties do not flip between runs);
+the report says which.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import platform
 import statistics
@@ -43,7 +58,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgepose.analysis.timing import (
+    CLOCKS,
+    Timing,
+    cpu_model,
+    load_average,
+    measure,
+    measure_interleaved,
+    round_order,
+)
+
 __all__ = [
+    "CLOCKS",
     "LatencyReport",
     "LatencyRow",
     "Timing",
@@ -55,89 +81,11 @@ __all__ = [
     "machine_info",
     "measure",
     "measure_interleaved",
+    "omp_wait_policy",
     "profile_modules",
+    "round_order",
     "torch_threads",
 ]
-
-
-@dataclass
-class Timing:
-    """Per-call wall times in milliseconds, and their summary statistics."""
-
-    times_ms: list[float]
-
-    @property
-    def runs(self) -> int:
-        return len(self.times_ms)
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def mean_ms(self) -> float:
-        return statistics.fmean(self.times_ms)
-
-    @property
-    def min_ms(self) -> float:
-        return min(self.times_ms)
-
-    @property
-    def p90_ms(self) -> float:
-        """90th percentile, linear interpolation between order statistics."""
-        return _percentile(self.times_ms, 90.0)
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "runs": self.runs,
-            "median_ms": self.median_ms,
-            "p90_ms": self.p90_ms,
-            "mean_ms": self.mean_ms,
-            "min_ms": self.min_ms,
-        }
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    data = sorted(values)
-    if not data:
-        raise ValueError("no timings")
-    pos = (len(data) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
-CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
-"""``wall``: elapsed time (what a user waits). ``cpu``: CPU time of this process, all threads summed. With one
-torch thread, ``cpu`` is the compute time alone and barely moves when other processes compete for the cores,
-so it is the robust figure on a shared machine; with several threads it also counts OpenMP spin-waiting."""
-
-
-def measure(fn: Callable[[], Any], warmup: int = 5, runs: int = 20, clock: str = "wall") -> Timing:
-    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed with ``clock`` (see :data:`CLOCKS`)."""
-    return measure_interleaved({"fn": fn}, warmup=warmup, runs=runs, clock=clock)["fn"]
-
-
-def measure_interleaved(
-    fns: Mapping[str, Callable[[], Any]], warmup: int = 5, runs: int = 20, clock: str = "wall"
-) -> dict[str, Timing]:
-    """Time several callables round-robin: all warm-ups first, then run i of every callable, for i < runs."""
-    if clock not in CLOCKS:
-        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
-    now = CLOCKS[clock]
-    if runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            start = now()
-            fn()
-            times[name].append((now() - start) * 1e3)
-    return {name: Timing(t) for name, t in times.items()}
 
 
 @contextlib.contextmanager
@@ -190,10 +138,17 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, bool]:
             return model, False
 
 
+PROBE_RUNS = 7
+"""Calls per memory format when probing (interleaved). Three calls chose different formats from run to run."""
+PROBE_MARGIN = 0.03
+"""channels_last must be this much faster (relative, median) to be chosen; near-ties keep the contiguous format."""
+
+
 def choose_channels_last(
-    model: nn.Module, input_shape: Sequence[int], probe_runs: int = 3, clock: str = "wall"
+    model: nn.Module, input_shape: Sequence[int], probe_runs: int = PROBE_RUNS, clock: str = "wall"
 ) -> bool:
-    """True if ``model`` runs faster in channels_last at ``input_shape`` (median of ``probe_runs`` calls each).
+    """True if ``model`` runs faster in channels_last at ``input_shape`` by more than :data:`PROBE_MARGIN`
+    (medians of ``probe_runs`` interleaved calls each).
 
     The two formats are probed round-robin, like the benchmark itself, on copies: ``model`` is not modified.
     """
@@ -202,7 +157,7 @@ def choose_channels_last(
         m, x = _prepare(copy.deepcopy(model), input_shape, cl)
         cases[str(cl)] = _forward_fn(m, x)
     timings = measure_interleaved(cases, warmup=1, runs=probe_runs, clock=clock)
-    return timings["True"].median_ms < timings["False"].median_ms
+    return timings["True"].median_ms < (1.0 - PROBE_MARGIN) * timings["False"].median_ms
 
 
 def bench_torch_model(
@@ -227,23 +182,18 @@ def bench_torch_model(
         return measure(_forward_fn(m, x), warmup=warmup, runs=runs, clock=clock), channels_last
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _cpu_capability() -> str | None:
     """The SIMD level PyTorch dispatches to ("AVX512", "AVX2", ...), if this torch build reports it."""
     try:
         return str(torch.backends.cpu.get_cpu_capability())
     except (AttributeError, RuntimeError):
         return None
+
+
+def omp_wait_policy() -> str:
+    """The OpenMP wait policy in force for this process's torch: ``OMP_WAIT_POLICY`` as the OpenMP runtime read it
+    when torch loaded (``"default (active)"`` when unset). Set by ``edgepose bench`` before torch is imported."""
+    return os.environ.get("OMP_WAIT_POLICY", "default (active)")
 
 
 def machine_info() -> dict[str, Any]:
@@ -253,7 +203,7 @@ def machine_info() -> dict[str, Any]:
     except (AttributeError, OSError):
         affinity = os.cpu_count()
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": affinity,
         "torch_threads": torch.get_num_threads(),
@@ -262,7 +212,8 @@ def machine_info() -> dict[str, Any]:
         "cpu_capability": _cpu_capability(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_avg": load_average(),
+        "omp_wait_policy": omp_wait_policy(),
     }
 
 
@@ -284,7 +235,7 @@ class LatencyRow:
     def per_image_ms(self) -> float:
         return self.timing.median_ms / self.batch
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
         return {
             "label": self.label,
             "model": self.model,
@@ -293,7 +244,7 @@ class LatencyRow:
             "batch": self.batch,
             "input_size": list(self.input_size),
             "channels_last": self.channels_last,
-            **self.timing.to_dict(),
+            **self.timing.to_dict(raw=raw),
             "per_image_ms": self.per_image_ms,
             **self.extra,
         }
@@ -308,21 +259,30 @@ class LatencyReport:
     warmup: int = 0
     runs: int = 0
     clock: str = "wall"
+    load_before: list[float] | None = None  # load averages when the measurements started (machine: at the end)
 
-    def ratios(self) -> list[float]:
-        """Median of each row / median of the first row with the same batch size (and back-end agnostic)."""
+    def ratios(self, clock: str | None = None) -> list[float]:
+        """Median of each row / median of the first row with the same batch size (and back-end agnostic), on the
+        report's clock or on ``clock`` ("wall" / "cpu") when the rows recorded it."""
         first: dict[int, float] = {}
         out = []
         for row in self.rows:
-            ref = first.setdefault(row.batch, row.timing.median_ms)
-            out.append(row.timing.median_ms / ref)
+            values = row.timing.times_ms if clock is None else getattr(row.timing, f"{clock}_ms") or row.timing.times_ms
+            median = statistics.median(values)
+            ref = first.setdefault(row.batch, median)
+            out.append(median / ref)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """The report as JSON-ready data; ``raw`` adds every call's wall and CPU times to each row."""
         rows = []
-        for row, ratio in zip(self.rows, self.ratios()):
-            rows.append({**row.to_dict(), "ratio_to_first": ratio})
-        return {"machine": self.machine, "warmup": self.warmup, "runs": self.runs, "clock": self.clock, "rows": rows}
+        for row, ratio, wall, cpu in zip(self.rows, self.ratios(), self.ratios("wall"), self.ratios("cpu")):
+            rows.append({**row.to_dict(raw=raw), "ratio_to_first": ratio, "wall_ratio_to_first": wall,
+                         "cpu_ratio_to_first": cpu})  # fmt: skip
+        return {"machine": self.machine, "warmup": self.warmup, "runs": self.runs, "clock": self.clock,
+                "order": "interleaved: one timed call per model per round, order rotated each round",
+                "load_avg_before": self.load_before, "load_avg_after": self.machine.get("load_avg"),
+                "omp_wait_policy": self.machine.get("omp_wait_policy"), "rows": rows}  # fmt: skip
 
 
 def bench_models(
@@ -352,6 +312,7 @@ def bench_models(
 
     say = progress or (lambda _msg: None)
     overrides = dict(overrides or {})
+    load_before = load_average()
     with torch_threads(threads):
         models = []
         for name in names:
@@ -386,7 +347,7 @@ def bench_models(
                     )
                 )  # fmt: skip
         machine = machine_info()
-    return LatencyReport(rows=rows, machine=machine, warmup=warmup, runs=runs, clock=clock)
+    return LatencyReport(rows=rows, machine=machine, warmup=warmup, runs=runs, clock=clock, load_before=load_before)
 
 
 def _module_kind(module: nn.Module) -> str:
@@ -468,9 +429,13 @@ def profile_modules(
     return {"total_ms": total, "by_kind": order(by_kind), "by_path": order(by_path)}
 
 
-def format_machine(machine: Mapping[str, Any]) -> str:
+def format_machine(machine: Mapping[str, Any], load_before: Sequence[float] | None = None) -> str:
     load = machine.get("load_avg")
     load_txt = f", load avg {load[0]:.2f}" if load else ""
+    if load and load_before:
+        load_txt = f", load avg {load_before[0]:.2f} before / {load[0]:.2f} after"
+    if machine.get("omp_wait_policy"):
+        load_txt += f", OMP_WAIT_POLICY {machine['omp_wait_policy']}"
     return (
         f"{machine.get('cpu')} ({machine.get('cpus_usable')} of {machine.get('cpu_count')} CPUs usable, "
         f"{machine.get('cpu_capability') or '?'}), "
@@ -481,19 +446,22 @@ def format_machine(machine: Mapping[str, Any]) -> str:
 
 def format_latency_table(report: LatencyReport, markdown: bool = False) -> str:
     """The rows with median / p90 / per-image ms, the memory format and the ratio to the first model."""
-    header = ["model", "backend", "batch", "input", "format", "median ms", "p90 ms", "ms/image", "× first"]
+    header = ["model", "backend", "batch", "input", "format", "median ms", "p90 ms", "IQR %", "CPU ms", "ms/image",
+              "× first", "CPU × first"]  # fmt: skip
     table = []
-    for row, ratio in zip(report.rows, report.ratios()):
+    for row, ratio, cpu_ratio in zip(report.rows, report.ratios(), report.ratios("cpu")):
+        cpu = f"{statistics.median(row.timing.cpu_ms):.1f}" if row.timing.cpu_ms else "—"
         fmt = {True: "channels_last", False: "contiguous", None: "—"}[row.channels_last]
         if row.extra.get("fused_bn"):
             fmt += "+BN folded"
         table.append([
             row.label, row.backend, str(row.batch), "x".join(map(str, row.input_size)), fmt,
-            f"{row.timing.median_ms:.1f}", f"{row.timing.p90_ms:.1f}", f"{row.per_image_ms:.1f}", f"{ratio:.2f}",
+            f"{row.timing.median_ms:.1f}", f"{row.timing.p90_ms:.1f}", f"{row.timing.spread_pct:.0f}", cpu,
+            f"{row.per_image_ms:.1f}", f"{ratio:.2f}", f"{cpu_ratio:.2f}",
         ])  # fmt: skip
     caption = (
-        f"machine: {format_machine(report.machine)}; {report.warmup} warm-up + {report.runs} timed runs, "
-        f"{report.clock} clock"
+        f"machine: {format_machine(report.machine, report.load_before)}; {report.warmup} warm-up + {report.runs} "
+        f"interleaved rounds, medians on the {report.clock} clock, CPU = process CPU time (all threads)"
     )
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

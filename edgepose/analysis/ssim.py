@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -600,3 +601,36 @@ def recommended_complexity(target: str, ratios: Sequence[int], input_size: Seque
         return {"note": f"could not build {target} with ratios {list(ratios)}: {exc}"}
     return {"params": rep.params, "macs": rep.macs, "hr1024_gflops": rep.hr1024_gflops,
             "input_size": list(rep.input_size)}  # fmt: skip
+
+
+def finetune_experiment(
+    config: str | Path, weights: str | Path, model_name: str, ratios: Sequence[int], overrides: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The experiment file of FLPN's SSIM fine-tune step: ``config`` rebuilt with ``ratios`` (re-chosen from the
+    SSIM of the model trained to ``weights``) and started from the tensors of ``weights`` that still fit.
+
+    The paper (Sec. IV-A, V-B-3) "adopted SSIM to fine tune the proposed network and find the appropriate ratio";
+    it says no more. Our reading: a trained network is measured, the ratios of stages 0-1 re-chosen, and the
+    rebuilt network trained further from the trained one. Changing a stage's ratio changes the shapes of its
+    Smart modules' convolutions, so those start afresh; every other tensor (stem, other stages, GC blocks, head)
+    is copied by ``model.pretrained``. ``overrides`` (``--set`` items) are written into the file, which inherits
+    ``config`` through ``base:`` so the recipe stays the config's.
+    """
+    from edgepose.engine.config import deep_merge, normalize_overrides, read_experiment_dict
+
+    nested: dict[str, Any] = {}
+    for key, value in normalize_overrides(list(overrides)).items():
+        node = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    own = {
+        "base": str(Path(config).resolve()),
+        "name": f"{Path(config).stem}_ssim_finetune",
+        # the base's relative data paths resolve where the base lives, not beside this file
+        "config_dir": read_experiment_dict(config).get("config_dir") or str(Path(config).resolve().parent),
+        "model": {"name": model_name, "overrides": {"ratios": [int(r) for r in ratios]},
+                  "pretrained": str(Path(weights).resolve())},
+    }  # fmt: skip
+    return deep_merge(own, nested)

@@ -5,9 +5,20 @@
     edgepose bench decode --people 1 5 10 20 --repeats 20 --json
     edgepose bench deploy flpn_sres50 simplebaseline_r50 --threads 1 2 --markdown
 
-``latency`` times network forward passes side by side in one process (round-robin after warm-up; median,
-p90 and the ratio to the first model). ``decode`` times the bottom-up post-processing (peaks + PAF grouping)
-separately from the network, as users of Lightweight OpenPose keep asking for.
+``latency`` times network forward passes side by side in one process: after the warm-ups, many rounds of one timed
+call per model (order rotated each round), each call on the wall and the CPU clock; median, p90, IQR, the ratio to
+the first model, and the load average before and after. ``frame`` times the whole user path of one frame (read,
+pre-process, network, decode, draw) through the torch-free runtime; ``train`` the training step with the real data
+loader against the network step alone.
+
+OpenMP wait policy: torch's OpenMP runtime reads ``OMP_WAIT_POLICY`` once, when torch is imported; its default
+(active) spin-waiting makes multi-threaded figures erratic on a loaded machine. The benchmark commands therefore set
+``OMP_WAIT_POLICY=PASSIVE`` (``--omp-wait``) *before* they import torch or ONNX Runtime -- the ``edgepose`` entry
+point imports neither before a command runs -- and report what was in force. Called in a process that has already
+imported torch (a notebook, a test), the setting cannot take effect any more and the report says so.
+
+``decode`` times the bottom-up post-processing (peaks + PAF grouping) separately from the network, as users of
+Lightweight OpenPose keep asking for.
 Further back-ends register here as sub-commands of their own (see ``edgepose.analysis.latency``).
 """
 
@@ -15,10 +26,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from edgepose.cli.common import add_set_argument
 from edgepose.errors import EdgeposeError
+
+OMP_WAIT_CHOICES = ("passive", "active", "inherit")
+
+
+def _add_omp_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--omp-wait", choices=OMP_WAIT_CHOICES, default="passive",
+        help="OpenMP wait policy set before torch loads: passive (default; steady figures on a busy machine), "
+        "active (OpenMP's own default: threads spin), inherit (leave OMP_WAIT_POLICY as the environment has it)",
+    )  # fmt: skip
+
+
+def set_omp_wait_policy(choice: str) -> str:
+    """Set ``OMP_WAIT_POLICY`` for ``choice`` before torch / ONNX Runtime load, and say what is in force.
+
+    Returns the policy as the OpenMP runtime will see it, with a note when torch was already imported (then the
+    variable was read before and changing it now would only mislead: it is left as it was).
+    """
+    if choice not in OMP_WAIT_CHOICES:
+        raise EdgeposeError(f"--omp-wait must be one of {', '.join(OMP_WAIT_CHOICES)}, got {choice!r}")
+    loaded = [m for m in ("torch", "onnxruntime") if m in sys.modules]
+    current = os.environ.get("OMP_WAIT_POLICY")
+    if choice == "inherit" or current == choice.upper():
+        return current or "default (active)"
+    if loaded:
+        return f"{current or 'default (active)'} (not changed: {', '.join(loaded)} already loaded)"
+    os.environ["OMP_WAIT_POLICY"] = choice.upper()
+    return choice.upper()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,15 +72,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     lat = sub.add_parser(
         "latency", help="CPU latency of models, measured side by side in one process",
-        description="Warm up, then time the models round-robin; print median and p90 ms per batch size, the "
-        "ratio to the first model and the machine. Memory format: by default each model runs in whichever of "
-        "channels_last / contiguous is faster for it (probed first).",
+        description="Warm up, then time the models in interleaved rounds (one call per model per round, order "
+        "rotated), each call on the wall and CPU clocks; print median, p90 and IQR ms per batch size, the ratios "
+        "to the first model, the machine and its load average before and after. Memory format: by default each "
+        "model runs in whichever of channels_last / contiguous is faster for it (probed first).",
     )  # fmt: skip
     lat.add_argument("models", nargs="+", metavar="MODEL", help="model names (see `edgepose models`)")
     lat.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's current setting)")
     lat.add_argument("--batch", type=int, nargs="+", default=[1, 8], metavar="N", help="batch sizes (default 1 8)")
     lat.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help="input size (default: each model's)")
-    lat.add_argument("--runs", type=int, default=20, help="timed runs per case (default 20)")
+    lat.add_argument("--runs", type=int, default=30, help="interleaved rounds, one timed call per model (default 30)")
     lat.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per case (default 5)")
     lat.add_argument(
         "--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -55,7 +96,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fold BatchNorm into the preceding convs of every model first (torch.fx), as deployment runtimes do",
     )  # fmt: skip
     add_set_argument(lat, help="model option overrides applied to every model (YAML-typed): --set a=1 b=2")
-    lat.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_omp_argument(lat)
+    lat.add_argument("--json", action="store_true", help="print one JSON object, with every call's wall and CPU times")
     lat.add_argument("--markdown", action="store_true", help="print a Markdown table")
     lat.set_defaults(func=run_latency)
 
@@ -75,6 +117,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     prof.add_argument("--top", type=int, default=15, help="lines per table (default 15)")
     add_set_argument(prof, help="model option overrides (YAML-typed): --set a=1 b=2 or --set a=1 --set b=2")
     prof.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_omp_argument(prof)
     prof.set_defaults(func=run_profile)
 
     dec = sub.add_parser(
@@ -107,7 +150,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     dep.add_argument("--image", help="a real frame for the pre/post-processing timings (default: synthetic)")
     dep.add_argument("--json", action="store_true", help="print one JSON object")
     dep.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    _add_omp_argument(dep)
     dep.set_defaults(func=run_deploy)
+
+    _add_frame_parser(sub)
+    _add_train_parser(sub)
+
+
+def _add_frame_parser(sub: argparse._SubParsersAction) -> None:
+    fr = sub.add_parser(
+        "frame", help="one frame end to end through the torch-free runtime: read, pre-process, network, decode, draw",
+        description="Time each stage of a frame's path through the runtime (ONNX Runtime): a top-down frame with N "
+        "people (boxes given, all crops in one batched network call) and a bottom-up frame, interleaved over rounds; "
+        "print each stage's median ms and its share of the frame.",
+    )  # fmt: skip
+    fr.add_argument("--onnx", help="top-down ONNX model (default: the shipped model)")
+    fr.add_argument("--people", type=int, nargs="+", default=[1, 5, 10], metavar="N",
+                    help="people (boxes) per top-down frame (default 1 5 10)")  # fmt: skip
+    fr.add_argument("--bottomup-onnx", help="bottom-up ONNX model (default: xfuse_ghostnet exported with random "
+                    "weights into a temporary folder, which needs PyTorch)")  # fmt: skip
+    fr.add_argument("--bottomup-people", type=int, default=5, metavar="N",
+                    help="people in the synthetic maps the bottom-up decode stage runs on when the network is "
+                    "untrained (default 5)")  # fmt: skip
+    fr.add_argument("--no-bottomup", dest="bottomup", action="store_false", help="top-down frames only")
+    fr.add_argument("--image", help="the frame (default: a bundled photo)")
+    fr.add_argument("--threads", type=int, default=2, help="ONNX Runtime and OpenCV threads (default 2)")
+    fr.add_argument("--no-flip", dest="flip", action="store_false", help="top-down without the flip test")
+    fr.add_argument("--runs", type=int, default=20, help="interleaved rounds (default 20)")
+    fr.add_argument("--warmup", type=int, default=2, help="untimed runs per case first (default 2)")
+    _add_omp_argument(fr)
+    fr.add_argument("--json", action="store_true", help="print one JSON object, with every call's stage times")
+    fr.set_defaults(func=run_frame)
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    """``bench train``: the code is :mod:`edgepose.analysis.train_throughput`, imported when the command runs."""
+    tr = sub.add_parser(
+        "train", help="training images/s with the real data loader against the network step alone",
+        description="Time training steps fed by the experiment's real data loader (decode, affine, targets) and the "
+        "network step alone on the same batches held in memory, interleaved; report images/s of each, the loader's "
+        "own images/s, and their ratio.",
+    )  # fmt: skip
+    tr.add_argument("config", help="experiment YAML (e.g. configs/flpn_small_lspet_160x160.yaml)")
+    tr.add_argument("--steps", type=int, default=10, help="timed steps per variant (default 10)")
+    tr.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    tr.add_argument("--workers", type=int, nargs="+", default=None, metavar="N",
+                    help="loader worker counts to compare (default: the config's train.workers)")  # fmt: skip
+    tr.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
+    tr.add_argument("--threads", type=int, default=None, help="torch threads of the main process")
+    tr.add_argument("--device", default=None, help="override train.device (cpu, cuda; AMP follows train.amp)")
+    add_set_argument(tr, help="experiment overrides, e.g. --set data.max_images=800")
+    _add_omp_argument(tr)
+    tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.set_defaults(func=run_train)
 
 
 def _no_subcommand(args: argparse.Namespace) -> int:
@@ -121,6 +216,7 @@ def _check_positive(name: str, value: int | None, minimum: int = 1) -> None:
 
 
 def run_latency(args: argparse.Namespace) -> int:
+    policy = set_omp_wait_policy(args.omp_wait)  # before anything imports torch
     from edgepose.config import parse_overrides
 
     _check_positive("--runs", args.runs)
@@ -149,14 +245,16 @@ def run_latency(args: argparse.Namespace) -> int:
         threads=args.threads, channels_last=args.channels_last, overrides=overrides, fuse_bn=args.fuse_bn,
         clock=args.clock, progress=progress,
     )  # fmt: skip
+    report.machine["omp_wait_policy"] = policy
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps(report.to_dict(raw=True)))
     else:
         print(format_latency_table(report, markdown=args.markdown))
     return 0
 
 
 def run_profile(args: argparse.Namespace) -> int:
+    set_omp_wait_policy(args.omp_wait)  # before torch loads
     from edgepose.config import parse_overrides
 
     _check_positive("--batch", args.batch)
@@ -227,6 +325,7 @@ def run_decode(args: argparse.Namespace) -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
+    set_omp_wait_policy(args.omp_wait)  # before torch / ONNX Runtime load (the machine info reports it)
     _check_positive("--runs", args.runs)
     _check_positive("--warmup", args.warmup, minimum=0)
     for t in args.threads:
@@ -256,4 +355,112 @@ def run_deploy(args: argparse.Namespace) -> int:
         print(json.dumps({**result, "rows": [r.to_dict() for r in result["rows"]]}, default=str))
     else:
         print(format_deploy_table(result, markdown=args.markdown))
+    return 0
+
+
+def _frame_estimators(args: argparse.Namespace, workdir: str):
+    """(top-down estimator, bottom-up estimator or None, note on where the models came from)."""
+    from pathlib import Path
+
+    from edgepose.runtime import PoseEstimator
+
+    if args.onnx:
+        top_path = Path(args.onnx)
+        if not top_path.is_file():
+            raise EdgeposeError(f"{args.onnx}: --onnx is not a file")
+    else:
+        from edgepose.assets import shipped_onnx
+
+        top_path = shipped_onnx()
+    top = PoseEstimator.from_onnx(top_path, threads=args.threads, flip_test=args.flip)
+    if top.task != "topdown":
+        raise EdgeposeError(f"{top_path}: --onnx must be a top-down model, this one is {top.task}")
+    if not args.bottomup:
+        return top, None, {"topdown": str(top_path)}
+    trained = bool(args.bottomup_onnx)
+    if trained:
+        bottom_path = Path(args.bottomup_onnx)
+        if not bottom_path.is_file():
+            raise EdgeposeError(f"{args.bottomup_onnx}: --bottomup-onnx is not a file")
+    else:
+        from edgepose.export.onnx import export_onnx
+        from edgepose.models import build_model
+
+        print("exporting xfuse_ghostnet (random weights) for the bottom-up frame", file=sys.stderr, flush=True)
+        bottom_path = Path(export_onnx(build_model("xfuse_ghostnet").eval(), Path(workdir) / "xfuse.onnx",
+                                       input_size=(368, 368)).path)  # fmt: skip
+    bottom = PoseEstimator.from_onnx(bottom_path, threads=args.threads)
+    if bottom.task != "bottomup":
+        raise EdgeposeError(f"{bottom_path}: --bottomup-onnx must be a bottom-up model, this one is {bottom.task}")
+    return top, (bottom, trained), {"topdown": str(top_path), "bottomup": str(bottom_path) if trained else
+                                    "xfuse_ghostnet, random weights (exported for this run)"}  # fmt: skip
+
+
+def run_frame(args: argparse.Namespace) -> int:
+    policy = set_omp_wait_policy(args.omp_wait)  # before ONNX Runtime (or torch, for the export) loads
+    for n in args.people:
+        _check_positive("--people", n)
+    _check_positive("--bottomup-people", args.bottomup_people, minimum=0)
+    _check_positive("--threads", args.threads)
+    _check_positive("--runs", args.runs)
+    _check_positive("--warmup", args.warmup, minimum=0)
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+
+    from edgepose.analysis.frame_budget import bottomup_case, format_frame_table, run_frames, topdown_case
+    from edgepose.analysis.timing import load_average, machine_summary
+
+    if args.image:
+        image = Path(args.image)
+        if not image.is_file():
+            raise EdgeposeError(f"{args.image}: --image is not a file")
+    else:
+        from edgepose.assets import demo_photos
+
+        image = demo_photos()[0]
+    cv2.setNumThreads(args.threads)
+    load_before = load_average()
+    with tempfile.TemporaryDirectory() as workdir:
+        top, bottom, models = _frame_estimators(args, workdir)
+        cases = [topdown_case(top, image, n) for n in args.people]
+        if bottom is not None:
+            estimator, trained = bottom
+            cases.append(bottomup_case(estimator, image, None if trained else args.bottomup_people))
+        if not args.json:
+            print(f"timing {len(cases)} frame(s): {args.warmup} warm-up + {args.runs} interleaved rounds",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        results = run_frames(cases, warmup=args.warmup, runs=args.runs)
+    machine = {**machine_summary(), "omp_wait_policy": policy, "ort_threads": args.threads}
+    info = {"image": str(image), "models": models, "runs": args.runs, "warmup": args.warmup, "machine": machine,
+            "load_avg_before": load_before, "load_avg_after": load_average(),
+            "order": "interleaved: one run of every frame per round, order rotated each round"}  # fmt: skip
+    if args.json:
+        print(json.dumps({**info, "frames": [r.to_dict(raw=True) for r in results]}))
+        return 0
+    caption = (f"image {image.name}; models {models}; {machine['cpu']} ({machine['cpus_usable']} CPUs usable), "
+               f"{args.threads} ORT/OpenCV threads, OMP_WAIT_POLICY {policy}, load avg {load_before} before / "
+               f"{info['load_avg_after']} after; medians of {args.runs} rounds, share = stage / sum")  # fmt: skip
+    print(format_frame_table(results, caption))
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    policy = set_omp_wait_policy(args.omp_wait)  # before torch loads
+    _check_positive("--steps", args.steps)
+    _check_positive("--warmup", args.warmup, minimum=0)
+    _check_positive("--batch-size", args.batch_size)
+    _check_positive("--threads", args.threads)
+    for w in args.workers or ():
+        _check_positive("--workers", w, minimum=0)
+    from edgepose.analysis.train_throughput import bench_train, format_train_table
+
+    result = bench_train(
+        args.config, overrides=args.overrides, steps=args.steps, warmup=args.warmup, workers=args.workers,
+        batch_size=args.batch_size, threads=args.threads, device=args.device,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),  # stderr: the JSON on stdout stays clean
+    )  # fmt: skip
+    result["machine"]["omp_wait_policy"] = policy
+    print(json.dumps(result) if args.json else format_train_table(result))
     return 0

@@ -54,3 +54,28 @@ def add_refine_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
         help="top-down: extra passes per box, each re-cropped around the last pass's confident joints "
         f"(default {DEFAULT_REFINE}; 0 = one pass)",
     )
+
+
+def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--backend {auto,ort,openvino}``: which inference back-end runs an ONNX model.
+
+    ``auto`` (the default) measures the available ones once per model and machine and keeps the fastest
+    (:func:`edgepose.runtime.session.choose_backend`); the others force one. The commands call
+    :func:`use_backend` with the parsed arguments before they open a model.
+    """
+    from edgepose.runtime.session import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="inference back-end for ONNX models: auto = the fastest available here, measured once per model "
+        "(ONNX Runtime, OpenVINO if installed, the NAME.int8.onnx sibling if present); ort / openvino force one",
+    )
+
+
+def use_backend(args: argparse.Namespace) -> None:
+    """Make ``args.backend`` the runtime's back-end for this command (``auto`` when the command has no flag)."""
+    from edgepose.runtime.session import set_default_backend
+
+    set_default_backend(getattr(args, "backend", "auto"))

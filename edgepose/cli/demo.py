@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgepose.cli.common import add_refine_argument
+from edgepose.cli.common import add_backend_argument, add_refine_argument, use_backend
 from edgepose.errors import ConfigError, DataError
 
 DEFAULT_OUT = "output/demo"
@@ -51,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the flip test (about twice as fast, slightly less accurate)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
     add_refine_argument(p)
+    add_backend_argument(p)
     p.set_defaults(func=run)
 
 
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    use_backend(args)
     images = demo_images(args.images)  # bad input fails before the model loads
     model_path = Path(args.onnx) if args.onnx else shipped_onnx()
     t0 = time.perf_counter()

@@ -8,7 +8,9 @@
 Export names the input ``image`` and the outputs ``heatmaps`` (top-down) or ``heatmaps``, ``pafs`` (bottom-up,
 final stage only), makes the batch dynamic (bottom-up also height and width), stores the model's metadata for
 the torch-free runtime, writes the file atomically and checks ONNX Runtime against PyTorch (the max abs
-difference is printed). See docs/deployment.md.
+difference is printed). The file holds the deployment graph (BN folded, Ghost/Smart modules that compute only
+the channels they keep, cheapest exact GC blocks; ``--no-deploy`` for the training graph), slimmed with onnxslim
+when it is installed. See docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -51,7 +53,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="torch.onnx exporter (default torchscript, see docs/deployment.md)")  # fmt: skip
     p.add_argument("--codec", choices=("msra", "dark"), default=None,
                    help="top-down decoder stored in the metadata (default: the checkpoint's, else msra)")  # fmt: skip
-    p.add_argument("--slim", action="store_true", help="simplify the graph with onnxslim (if installed)")
+    p.add_argument("--slim", action=argparse.BooleanOptionalAction, default=None,
+                   help="simplify the graph with onnxslim (default: when it is installed)")  # fmt: skip
+    p.add_argument("--deploy", action=argparse.BooleanOptionalAction, default=True,
+                   help="export the deployment graph: BN folded, Ghost/Smart modules trimmed, GC blocks "
+                   "rewritten, checked against the trained network (default on; see docs/deployment.md)")  # fmt: skip
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the ONNX Runtime parity check")
     p.add_argument("--json", action="store_true", help="print {path, outputs, max_abs_diff, ...} as JSON")
     p.set_defaults(func=run)
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         result = export_onnx(
             model, args.out, input_size=size, opset=args.opset, dynamic_batch=args.dynamic_batch, slim=args.slim,
             check=args.check, exporter=args.exporter, codec=args.codec or config_codec(config), log=say,
+            deploy=args.deploy,
         )  # fmt: skip
     for w in caught:
         if "onnxslim" in str(w.message):

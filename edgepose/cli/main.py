@@ -27,6 +27,7 @@ from edgepose.cli import (
     oracle,
     pck,
     predict,
+    pretrain,
     quickstart,
     ssim,
     synth,
@@ -46,7 +47,8 @@ EXTRA_OF_MODULE = {
 
 # The order here is the order of `edgepose --help`.
 COMMAND_MODULES = (
-    demo, quickstart, models, complexity, bench, synth, train, evaluate, pck, oracle, predict, export, ssim,
+    demo, quickstart, models, complexity, bench, synth, train, pretrain, evaluate, pck, oracle, predict, export,
+    ssim,
 )  # fmt: skip
 
 

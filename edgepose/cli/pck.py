@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.cli.common import add_refine_argument
+from edgepose.cli.common import add_backend_argument, add_refine_argument, use_backend
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 BOXES = ("image", "joints")
@@ -54,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="skip the flip test")
     add_refine_argument(p)
+    add_backend_argument(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.data.lspet import load_lsp, resolve_lsp_root
     from edgepose.evaluation.pck import format_pck
 
+    use_backend(args)
     joints_mat, images = resolve_lsp_root(args.root)
     first, last = args.range if args.range else (None, None)
     people = load_lsp(joints_mat, images, first=first, last=last)

@@ -37,7 +37,7 @@ from collections import deque
 from pathlib import Path
 
 from edgepose.cli.checks import check_float, check_int, output_dir, output_file
-from edgepose.cli.common import add_refine_argument, add_set_argument
+from edgepose.cli.common import add_backend_argument, add_refine_argument, add_set_argument, use_backend
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 DETECTOR_HELP = "person boxes for top-down models: 'hog', or a bottom-up model (name, checkpoint or .onnx)"
@@ -74,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint confidence to draw (default 0.3)")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="top-down: skip the flip test")
     add_refine_argument(p)
+    add_backend_argument(p)
     p.add_argument("--height", type=int, default=None, help="bottom-up inference height (default: the model's, 368)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--device", default="cpu",
@@ -317,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.vis.draw import draw_poses
 
     check_options(args)
+    use_backend(args)
     out_dir = output_dir(args.out, "--out", create=False) if args.out else None
     json_path = output_file(args.json, "--json") if args.json else None
     source = open_source(args.source, max_frames=args.max_frames)  # bad input fails before a model is built

@@ -24,6 +24,12 @@ Layout of ``--out`` (default ``output/quickstart``)::
     metrics.json        final metrics and timings
 
 ``--tiny`` shrinks either recipe to a smoke run of seconds (used by the test suite; its scores mean nothing).
+
+``--minutes M`` (default :data:`DEFAULT_MINUTES`) is a wall-clock budget for the whole command, honoured on any
+machine: what is left of it after the data step, less a reserve for the final evaluation, the picture and the
+report (:func:`training_budget`), becomes ``train.max_minutes``, so training stops at the end of the step that
+crosses it and the run ends valid (evaluated, checkpointed, resumable) however slow the CPU. The recipe's epochs
+are the most it trains; a fast machine finishes them early.
 """
 
 from __future__ import annotations
@@ -65,6 +71,12 @@ TINY_OVERRIDES: dict[str, Any] = {"train.epochs": 1, "train.max_steps_per_epoch"
                                   "train.workers": 0}  # fmt: skip
 TINY_SYNTH: dict[str, Any] = {"images": 24, "val_fraction": 4 / 24}
 TINY_LSPET: dict[str, Any] = {"data.max_images": 12}  # 12 training images (24 items: 3 steps), 12 to score
+
+DEFAULT_MINUTES = 10.0  # --minutes: the whole command's wall-clock budget
+# Kept back from the budget for what runs after training: the final evaluation, the picture and the report. On the
+# LSPet recipe (100 validation images, flip test, the 1.2M-parameter FLPN) they take well under a minute on 2 cores.
+RESERVE_FRACTION = 0.1
+RESERVE_MIN_MINUTES = 0.25
 
 PREVIEW_IMAGES = 6  # validation images in predictions.jpg
 PREVIEW_HEIGHT = 200  # pixels per image in predictions.jpg
@@ -171,6 +183,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's, 6 / 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+                   help="wall-clock budget of the whole command in minutes (default %(default)g): training stops "
+                   "at the end of the step that crosses what is left of it, then evaluates and reports")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue an interrupted quickstart in --out")
     add_set_argument(p, help="override experiment keys, e.g. --set train.epochs=4 train.device=cuda (or repeat --set)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -201,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
+    if not args.minutes > 0:
+        raise ConfigError(f"--minutes must be > 0, got {args.minutes:g}")
     started = time.time()
     kind, lspet_root, why = choose_data(args.data, args.lspet_root)
     out = Path(args.out)
@@ -213,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         _say(f"quickstart on SYNTHETIC people: {why} -> drawing a synthetic dataset, scored with COCO AP "
              "(set EDGEPOSE_DATA to a folder holding lspet/ to train on real photos)")  # fmt: skip
+    _say(f"time budget: {args.minutes:g} min in all (--minutes): training stops when its share runs out, "
+         "whatever this machine's speed, then the model is evaluated and the report written")  # fmt: skip
 
     # 1. data
     overrides = list(args.overrides)
@@ -242,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.tiny:  # keep the lr drop at the recipe's place in the schedule
             overrides.append(f"train.lr_milestones=[{_milestone(kind, args.epochs)}]")
     overrides.append(f"train.seed={args.seed}")
+    budget = training_budget(args.minutes, time.time() - started)
+    overrides.append(f"train.max_minutes={budget:.9f}")
     cfg = quickstart_experiment(out, tiny=args.tiny, overrides=overrides, lspet_root=lspet_root)
     if kind == "lspet":
         lo, hi = cfg.data["val_range"]
@@ -255,8 +276,8 @@ def run(args: argparse.Namespace) -> int:
     t = cfg.train
     size = cfg.data["input_size"]
     _say(f"[2/4] training {cfg.model.name} ({params / 1e6:.2f}M parameters) at {size[0]}x{size[1]} for "
-         f"{t.epochs} epochs, batch {t.batch_size}, on {t.device} ({torch.get_num_threads()} threads) -> "
-         f"{out / 'train'}")  # fmt: skip
+         f"at most {t.epochs} epochs or {t.max_minutes:.1f} min, batch {t.batch_size}, on {t.device} "
+         f"({torch.get_num_threads()} threads) -> {out / 'train'}")  # fmt: skip
     t0 = time.time()
     metrics = train_experiment(cfg, out_dir=out / "train", resume=True if args.resume else None, progress=progress)
     train_seconds = time.time() - t0
@@ -274,10 +295,15 @@ def run(args: argparse.Namespace) -> int:
                        {"data": data_seconds, "train_and_eval": train_seconds, "picture": picture_seconds,
                         "total": total_seconds, "cpu": _cpu_seconds()})  # fmt: skip
     summary["picture"] = picture.name if picture else None
+    summary["minutes_budget"] = args.minutes
     summary["data_reason"] = why
     write_json(out / "metrics.json", summary)
     _write_report(out, cfg, summary)
-    minutes = f"{total_seconds / 60:.1f} min ({summary['seconds']['cpu'] / 60:.1f} CPU-min)"
+    minutes = (f"{total_seconds / 60:.1f} min of the {args.minutes:g} budgeted "
+               f"({summary['seconds']['cpu'] / 60:.1f} CPU-min)")  # fmt: skip
+    if summary["stopped_by_time_budget"]:
+        _say(f"note: the time budget ended training after {summary['steps']} steps, before the recipe's "
+             f"{cfg.train.epochs} epochs; a larger --minutes (or --resume) trains further")  # fmt: skip
     if kind == "lspet":
         _say(f"done in {minutes}: LSPet PCK@0.2 {_num(metrics.get('PCK@0.2'))} on images {lo}-{hi} "
              f"(PCK@0.1 {_num(metrics.get('PCK@0.1'))})")  # fmt: skip
@@ -287,6 +313,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"AP {metrics.get('AP', float('nan')):.4f}")
     _say(f"report: {out / 'report.md'}")
     return 0
+
+
+def training_budget(minutes: float, elapsed_s: float) -> float:
+    """Minutes of training left in a ``minutes`` budget after ``elapsed_s`` seconds, less the reserve for the
+    evaluation, picture and report; ConfigError when nothing is left (the budget cannot be honoured)."""
+    reserve = max(RESERVE_FRACTION * minutes, RESERVE_MIN_MINUTES)
+    left = minutes - elapsed_s / 60.0 - reserve
+    if left <= 0:
+        raise ConfigError(f"--minutes {minutes:g} leaves no time to train ({elapsed_s / 60:.1f} min spent "
+                          f"before training, {reserve:.2f} min kept for evaluation and report)")  # fmt: skip
+    return left
 
 
 def _milestone(kind: str, epochs: int) -> int:
@@ -364,11 +401,15 @@ def draw_predictions(cfg: Any, weights: Path, path: Path) -> Path | None:
 # ------------------------------------------------------------------------------------------------- report
 def _summary(kind: str, out: Path, cfg: Any, metrics: dict, params: int, data_info: dict, synth: dict | None,
              seconds: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    import json
+
     import torch
 
     from edgepose.engine.logging import read_csv_rows
 
     epochs = read_csv_rows(out / "train" / "epochs.csv")
+    run = out / "train" / "metrics.json"
+    stopped = bool(json.loads(run.read_text()).get("stopped_by_time_budget")) if run.is_file() else False
     primary = "PCK@0.2" if kind == "lspet" else "AP"
     return {
         "data": kind,
@@ -381,6 +422,8 @@ def _summary(kind: str, out: Path, cfg: Any, metrics: dict, params: int, data_in
         "input_size": cfg.data["input_size"],
         "epochs": cfg.train.epochs,
         "steps": epochs[-1]["step"] if epochs else 0,
+        "epochs_done": epochs[-1]["epoch"] if epochs else 0,
+        "stopped_by_time_budget": stopped,
         "synthetic": synth,
         "dataset": data_info.get("counts") if kind == "synthetic" else data_info,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -410,7 +453,8 @@ def _write_report(out: Path, cfg: Any, s: dict[str, Any]) -> None:
     train = out / "train"
     size = s["input_size"]
     what = (f"`{s['model']}` ({s['parameters'] / 1e6:.2f}M parameters, overrides `{s['model_overrides']}`) at "
-            f"{size[0]}x{size[1]} input, {s['epochs']} epochs ({s['steps']} steps), in "
+            f"{size[0]}x{size[1]} input, {s['epochs_done']} of {s['epochs']} epochs ({s['steps']} steps"
+            f"{'; the time budget ended training' if s['stopped_by_time_budget'] else ''}), in "
             f"{s['seconds']['total'] / 60:.1f} minutes ({s['threads']} torch threads, "
             f"{s['cpu_count']} CPUs)")  # fmt: skip
     if s["data"] == "lspet":

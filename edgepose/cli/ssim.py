@@ -3,12 +3,16 @@
     edgepose ssim MODEL --images DIR [--weights CKPT] [--pairs 1000] [--per-module] [--plot ssim.png] [--json]
     edgepose ssim MODEL --data ANN.json --image-root DIR [--max-images 64]
     edgepose ssim sweep CONFIG [--grid 2,8 4,4 ...] [--set train.epochs=10] [--out DIR] [--synth DIR]
+    edgepose ssim finetune CONFIG --weights CKPT --images DIR [--set train.epochs=20] [--out DIR] [--no-train]
 
 The first form runs images (or person-box crops) through MODEL, measures the SSIM between pairs of channels
 of each stage's output and recommends a Smart-module ratio per stage (docs/ssim.md). ``MODEL`` is a model name
 (``edgepose models``), an experiment YAML (its model and overrides) or a checkpoint ``.pt``. The word
 ``sweep`` in place of MODEL selects the second form: train and evaluate FLPN for a grid of (stage0, stage1)
-ratios and write the table (CSV + Markdown) and the AP-vs-MACs plot.
+ratios and write the table (CSV + Markdown) and the AP-vs-MACs plot. The word ``finetune`` selects the third,
+the FLPN paper's "SSIM to fine tune the proposed network" (Sec. IV-A, V-B-3): measure the SSIM of CONFIG's model
+trained to CKPT, re-choose the ratios of stages 0-1 (stages 2-3 stay at t=2, the paper's protocol), rebuild,
+start from CKPT's tensors that still fit (``model.pretrained``) and train further with CONFIG's recipe.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from edgepose.errors import EdgeposeError
 ANALYSIS_ONLY = ("weights", "images", "data", "image_root", "pairs", "per_module", "max_images", "input_size",
                  "layers", "plot", "batch_size", "bands", "ratio_set", "device")  # fmt: skip
 SWEEP_ONLY = ("grid", "out", "synth", "synth_images", "retrain", "quiet")
+FINETUNE_REFUSED = ("per_module", "layers", "plot", "grid", "synth", "synth_images", "retrain")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL|sweep", help="model name, experiment YAML or checkpoint; or 'sweep'")
-    p.add_argument("config", metavar="CONFIG", nargs="?", help="(sweep) the top-down experiment YAML to sweep")
+    p.add_argument("model", metavar="MODEL|sweep|finetune",
+                   help="model name, experiment YAML or checkpoint; or 'sweep' or 'finetune'")  # fmt: skip
+    p.add_argument("config", metavar="CONFIG", nargs="?",
+                   help="(sweep, finetune) the top-down experiment YAML to sweep / fine-tune")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the channel-pair sampling (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_set_argument(
@@ -70,6 +77,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--synth-images", type=int, default=400, help="images of --synth (default 400)")
     s.add_argument("--retrain", action="store_true", help="train again even where a run has finished")
     s.add_argument("--quiet", action="store_true", help="no progress output while training")
+    f = p.add_argument_group("finetune (edgepose ssim finetune CONFIG --weights CKPT --images DIR ...)",
+                             "takes the analysis options for its measurement, --out and --quiet; --set = experiment "
+                             "overrides of the fine-tune run")  # fmt: skip
+    f.add_argument("--no-train", action="store_true", help="write OUT/finetune.yaml and stop")
     p.set_defaults(func=run)
 
 
@@ -82,6 +93,16 @@ _DEFAULTS = {"pairs": 1000, "max_images": 32, "bands": "0.25,0.5,0.75", "ratio_s
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model == "finetune":
+        extra = _given(args, FINETUNE_REFUSED, _DEFAULTS)
+        if extra:
+            raise EdgeposeError(f"`ssim finetune` does not take --{extra[0].replace('_', '-')}")
+        if not args.config or not args.weights:
+            raise EdgeposeError("usage: edgepose ssim finetune CONFIG --weights CKPT (--images DIR | --data ANN.json "
+                                "--image-root DIR) [--out DIR] [--no-train]")  # fmt: skip
+        return run_finetune_command(args)
+    if getattr(args, "no_train", False):
+        raise EdgeposeError("--no-train is a finetune option (edgepose ssim finetune CONFIG ...)")
     if args.model == "sweep":
         extra = _given(args, ANALYSIS_ONLY, _DEFAULTS)
         if extra:
@@ -139,6 +160,16 @@ def _load_weights(model: Any, path: str) -> None:
 
 
 def run_analysis(args: argparse.Namespace) -> int:
+    result = analyze(args)
+    if args.json:
+        print(json.dumps(result, default=_json_default))
+    else:
+        print(format_analysis(result))
+    return 0
+
+
+def analyze(args: argparse.Namespace) -> dict[str, Any]:
+    """The analysis of MODEL on the images of ``args``: per-stage SSIM summaries and the recommended ratios."""
     import torch
 
     from edgepose.analysis import ssim as S
@@ -208,11 +239,7 @@ def run_analysis(args: argparse.Namespace) -> int:
                                            thresholds=thresholds, ratios=ratio_set,
                                            title=f"channel-pair SSIM: {name} ({source})")  # fmt: skip
         result["plot"] = str(plotted) if plotted else None
-    if args.json:
-        print(json.dumps(result, default=_json_default))
-    else:
-        print(format_analysis(result))
-    return 0
+    return result
 
 
 def _json_default(value: Any) -> Any:
@@ -299,4 +326,41 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         return 0
     print((out / "sweep.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}" + (f", {plot}" if plot else ""))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- finetune
+def run_finetune_command(args: argparse.Namespace) -> int:
+    """The SSIM fine-tune step: measure CKPT, write OUT/finetune.yaml (new ratios, CKPT as the start), train it."""
+    from edgepose.analysis.ssim import finetune_experiment
+    from edgepose.config import save_yaml
+    from edgepose.engine.config import load_experiment
+
+    out = Path(args.out) if args.out else Path("output") / "ssim_finetune" / Path(args.config).stem
+    output_dir(out, "--out", create=False)
+    base = load_experiment(args.config, args.overrides)  # fails early on a bad CONFIG or --set
+    measured = analyze(argparse.Namespace(**{**vars(args), "model": args.weights, "weights": None, "overrides": [],
+                                             "per_module": False, "layers": None, "plot": None}))  # fmt: skip
+    rec = measured.get("recommended_paper_protocol")
+    if rec is None:
+        raise EdgeposeError(f"{measured['model']} has no four stages (layer1..layer4) to re-choose ratios for",
+                            args.weights)  # fmt: skip
+    before = list((base.model.overrides or {}).get("ratios") or [])
+    experiment = finetune_experiment(args.config, args.weights, rec["model"], rec["ratios"], args.overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    save_yaml(experiment, out / "finetune.yaml")
+    summary = {"config": str(args.config), "weights": str(args.weights), "stages": measured["stages"],
+               "ratios_before": before or "model default", "ratios_after": rec["ratios"],
+               "complexity_after": rec["complexity"], "finetune_config": str(out / "finetune.yaml")}  # fmt: skip
+    (out / "ssim_finetune.json").write_text(json.dumps(summary, indent=1, default=_json_default) + "\n")
+    if not args.quiet:
+        print(f"SSIM of {args.weights}: stage means {[round(s['mean'], 3) for s in measured['stages']]} -> ratios "
+              f"{rec['ratios']} ({_fmt_complexity(rec['complexity'])}); wrote {out / 'finetune.yaml'}")  # fmt: skip
+    if args.no_train:
+        print(f"train it with: edgepose train {out / 'finetune.yaml'} --out {out / 'run'}")
+        return 0
+    from edgepose.engine.trainer import train_experiment
+
+    metrics = train_experiment(load_experiment(out / "finetune.yaml"), out_dir=out / "run", progress=not args.quiet)
+    print(f"fine-tuned: {json.dumps({k: round(v, 4) for k, v in metrics.items()})} ({out / 'run'})")
     return 0

@@ -1,9 +1,9 @@
 """The top-down heatmap codec: one object that both encodes training targets and decodes network outputs.
 
-The dataset calls :meth:`HeatmapCodec.encode` on joints already mapped into the network-input crop; the
-evaluator and the predictor call :meth:`HeatmapCodec.decode` with the same (center, scale) so the decoded
-joints land back in image pixels through the inverse of the very affine the dataset used
-(:func:`edgepose.geometry.get_affine_transform`). Encode and decode cannot drift apart.
+It implements the codec contract of :mod:`edgepose.codecs.base` in the network-input frame: the dataset maps
+the joints into the crop (:func:`edgepose.geometry.joints_to_crop`) and calls :meth:`HeatmapCodec.encode`; the
+predictor calls :meth:`HeatmapCodec.decode` and maps the keypoints back to the image with the inverse of the
+very affine that made the crop (:func:`edgepose.geometry.crop_to_image`). Encode and decode cannot drift apart.
 
 Two codecs (``kind``):
 
@@ -38,8 +38,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edgepose.codecs.base import Decoded, Encoded, KeypointCodec, split_visibility
 from edgepose.errors import ConfigError, DataError
-from edgepose.geometry import affine_points, get_affine_transform
 
 CODECS = ("msra", "dark")
 MAX_DARK_STEP = 1.0  # heatmap pixels per axis; see HeatmapCodec._dark_refine
@@ -69,8 +69,8 @@ def clean_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
     return out
 
 
-class HeatmapCodec:
-    """Encode joints to Gaussian heatmaps and decode heatmaps back to image coordinates.
+class HeatmapCodec(KeypointCodec):
+    """Encode joints to Gaussian heatmaps and decode heatmaps to keypoints, both in network-input pixels.
 
     Args:
         input_size: network input ``(H, W)``, e.g. ``(256, 192)``.
@@ -131,9 +131,21 @@ class HeatmapCodec:
         )
 
     # ------------------------------------------------------------------------------------------ encode
-    def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(K, 3)`` joints (x, y, v) in network-input pixels -> ``target (K, h, w)``, ``target_weight (K, 1)``."""
-        joints = np.asarray(joints, dtype=np.float64)
+    def encode(self, keypoints: np.ndarray, visibility: np.ndarray | None = None) -> Encoded:
+        """Gaussian target heatmaps of one person's joints.
+
+        Args:
+            keypoints: ``(K, 2)`` joints (x, y) in network-input pixels, or ``(K, 3)`` with the visibility last.
+            visibility: ``(K,)``; joints with ``v > 0`` are drawn. ``None``: the third column of ``keypoints``.
+
+        Returns:
+            :class:`~edgepose.codecs.base.Encoded`: ``targets (K, h, w)`` float32 and ``weights (K, 1)``
+            (1 for drawn joints whose Gaussian window overlaps the heatmap, else 0).
+        """
+        xy, vis = split_visibility(keypoints, visibility)
+        if xy.ndim != 2:
+            raise DataError(f"keypoints of one person must be (K, 2) or (K, 3), got shape {np.shape(keypoints)}")
+        joints = np.concatenate([xy, vis[:, None]], axis=1)
         k = joints.shape[0]
         hh, hw = self.heatmap_size
         target = np.zeros((k, hh, hw), dtype=np.float32)
@@ -164,7 +176,7 @@ class HeatmapCodec:
                 continue
             g = np.exp(-((xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2) / (2 * self.sigma**2))
             target[j, int(ys[0]) : int(ys[-1]) + 1, int(xs[0]) : int(xs[-1]) + 1] = g
-        return target, weight
+        return Encoded(target, weight)
 
     # ------------------------------------------------------------------------------------------ decode
     @staticmethod
@@ -280,34 +292,23 @@ class HeatmapCodec:
         out[ni, ki, 1] += np.clip(np.where(ok, off_y, 0.0), -MAX_DARK_STEP, MAX_DARK_STEP)
         return out
 
-    def heatmap_to_image(self, coords: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """Heatmap-pixel coords ``(N, K, 2)`` -> image pixels via the inverse affine of each (center, scale)."""
-        coords = np.asarray(coords, dtype=np.float64)
-        center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
-        scale = np.asarray(scale, dtype=np.float64).reshape(-1, 2)
-        out = np.empty_like(coords)
-        size_wh = (self.heatmap_size[1], self.heatmap_size[0])
-        for i in range(coords.shape[0]):
-            inv = get_affine_transform(center[i], scale[i], 0.0, size_wh, inv=True)
-            out[i] = affine_points(coords[i], inv)
-        return out
+    def decode(self, heatmaps: np.ndarray) -> Decoded:
+        """Keypoints of ``N`` crops in network-input pixels.
 
-    def decode(self, heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps ``(N, K, h, w)`` of crops (center ``(N, 2)``, scale ``(N, 2)``) -> image coords ``(N, K, 2)``
-        and confidences ``(N, K, 1)`` (the heatmap maxima; joints with max <= 0 are placed at the crop's
-        top-left heatmap corner back-projected, with confidence <= 0)."""
+        Args:
+            heatmaps: ``(N, K, h, w)`` with ``(h, w)`` = :attr:`heatmap_size`; NaN and ±inf count as 0.
+
+        Returns:
+            :class:`~edgepose.codecs.base.Decoded`: ``keypoints (N, K, 2)`` (x, y) in input pixels (heatmap
+            pixel ``u`` is input pixel ``u * stride``, HRNet's convention) and ``scores (N, K)``, the heatmap
+            maxima; a joint with maximum <= 0 sits at (0, 0) with its score <= 0. The caller maps the keypoints
+            to the image (:func:`edgepose.geometry.crop_to_image`). Raises DataError on another shape.
+        """
         hm = clean_heatmaps(heatmaps)
         if tuple(hm.shape[2:]) != self.heatmap_size:
-            raise DataError(
-                f"expected heatmaps (N, K, {self.heatmap_size[0]}, {self.heatmap_size[1]}), got {hm.shape}"
-            )
-        n = hm.shape[0]
-        center = np.asarray(center, dtype=np.float64)
-        scale = np.asarray(scale, dtype=np.float64)
-        if center.size != 2 * n or scale.size != 2 * n:
-            raise DataError(f"center and scale must be ({n}, 2) for {n} heatmaps, got {center.shape}, {scale.shape}")
+            raise DataError(f"expected heatmaps (N, K, {self.heatmap_size[0]}, {self.heatmap_size[1]}), got {hm.shape}")
         coords, maxvals = self.decode_heatmap_coords(hm)
-        return self.heatmap_to_image(coords, center, scale), maxvals
+        return Decoded(coords * self.feat_stride, maxvals[..., 0])
 
     # -------------------------------------------------------------------------------------------- flip
     def flip_back(self, heatmaps: np.ndarray, flip_index: Sequence[int], shift: bool | None = None) -> np.ndarray:
@@ -323,13 +324,3 @@ class HeatmapCodec:
         if shift:
             out[..., 1:] = out[..., :-1].copy()
         return out
-
-
-def build_codec(
-    kind: str = "msra",
-    input_size: Sequence[int] = (256, 192),
-    sigma: float = 2.0,
-    **kwargs,
-) -> HeatmapCodec:
-    """Shorthand for :class:`HeatmapCodec` with the keyword order of configs."""
-    return HeatmapCodec(input_size=input_size, sigma=sigma, kind=kind, **kwargs)

@@ -9,8 +9,12 @@ Coordinates are **pixel centres at integer positions** of the network input ("in
 the continuous convention (pixel ``i`` covers ``[i, i+1)``), so datasets subtract ``coco_offset`` (0.5) when
 reading labels and :meth:`PafPoses.to_coco` adds it back, which is also Lightweight OpenPose's ``+0.5``.
 
-* :meth:`PafCodec.encode`: ``(N, 18, 3)`` keypoints -> ``(19, H/8, W/8)`` heatmaps + ``(38, H/8, W/8)`` PAFs
-  (see :mod:`edgepose.codecs.paf_encode`).
+It implements the codec contract of :mod:`edgepose.codecs.base`, in input pixels; the caller maps between the
+image and the input (:func:`input_geometry`: the whole image resized to the inference height, padded right and
+bottom to the stride; :meth:`PafPoses.scaled` maps decoded people back).
+
+* :meth:`PafCodec.encode`: ``(N, 18, 3)`` keypoints -> :class:`PafTargets`, ``(19, H/8, W/8)`` heatmaps +
+  ``(38, H/8, W/8)`` PAFs (see :mod:`edgepose.codecs.paf_encode`).
 * :meth:`PafCodec.decode`: network maps -> :class:`PafPoses` (see :mod:`edgepose.codecs.paf_decode`).
 
 Presets: :meth:`PafCodec.lwop` reproduces Lightweight OpenPose's decoding; the default adds the fixes measured
@@ -22,11 +26,14 @@ numpy + OpenCV only (no torch): the torch-free runtime decodes with the same obj
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
+from edgepose.codecs.base import KeypointCodec, split_visibility
 from edgepose.codecs.paf_decode import (
     PafPoses,
     Peaks,
@@ -39,7 +46,35 @@ from edgepose.codecs.paf_encode import render_heatmaps, render_pafs
 from edgepose.errors import ConfigError, DataError
 from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS, OPENPOSE, OPENPOSE_LIMBS
 
-__all__ = ["PafCodec", "PafPoses", "Peaks", "flip_maps", "limb_flip_index"]
+__all__ = ["PafCodec", "PafPoses", "PafTargets", "Peaks", "flip_maps", "input_geometry", "limb_flip_index"]
+
+
+class PafTargets(NamedTuple):
+    """Bottom-up training targets of one image; unpacks as ``heatmaps, pafs``."""
+
+    heatmaps: np.ndarray  # (19, h, w): 18 keypoint channels + background
+    pafs: np.ndarray  # (38, h, w): (x, y) unit vectors of the 19 limbs
+
+
+def input_geometry(width: int, height: int, target_height: int, stride: int) -> tuple[int, int, int, int, float, float]:
+    """Where an image of ``width x height`` lands in the network input at ``target_height``.
+
+    Args:
+        width, height: the image size in pixels.
+        target_height: the input height the image is resized to (the width keeps the aspect ratio).
+        stride: the network stride; the input is padded right and bottom to multiples of it.
+
+    Returns:
+        ``(in_h, in_w, padded_h, padded_w, sx, sy)``: the resized size (``round(width * s)`` wide, what
+        ``cv2.resize`` makes of it, ``s = target_height / height``), the padded size and the exact per-axis
+        scales (input pixels per image pixel). Shared by the predictor and the oracle so both place people alike.
+    """
+    s = target_height / float(height)
+    in_w = max(1, round(width * s))
+    in_h = max(1, int(target_height))
+    padded_w = int(math.ceil(in_w / stride) * stride)
+    padded_h = int(math.ceil(in_h / stride) * stride)
+    return in_h, in_w, padded_h, padded_w, in_w / float(width), in_h / float(height)
 
 
 def limb_flip_index() -> np.ndarray:
@@ -92,7 +127,7 @@ def _finite(maps: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PafCodec:
+class PafCodec(KeypointCodec):
     """Heatmap + PAF targets at ``stride`` and their decoding (SPEC A.2.6-A.2.7). See the module docstring."""
 
     stride: int = 8
@@ -138,14 +173,27 @@ class PafCodec:
 
         return map_size(input_size, self.stride)
 
-    def encode(self, keypoints: np.ndarray, input_size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, 18, 3)`` keypoints in input pixels (drawn where v > 0) -> ``(heatmaps (19,h,w), pafs (38,h,w))``.
+    def encode(
+        self, keypoints: np.ndarray, input_size: int | tuple[int, int], visibility: np.ndarray | None = None
+    ) -> PafTargets:
+        """Heatmap and PAF targets of every person of one image.
 
-        ``input_size`` is the network input as ``(height, width)`` (or one int for a square).
+        Args:
+            keypoints: ``(N, 18, 3)`` OpenPose-18 keypoints (x, y, v) in input pixels, or ``(N, 18, 2)`` with
+                ``visibility``; keypoints with ``v > 0`` and finite coordinates are drawn.
+            input_size: the network input ``(height, width)``, or one int for a square.
+            visibility: ``(N, 18)``; ``None`` takes the third column of ``keypoints``.
+
+        Returns:
+            :class:`PafTargets` ``(heatmaps (19, h, w), pafs (38, h, w))`` at :attr:`stride`. Raises DataError
+            on keypoints of another shape.
         """
+        if visibility is not None or np.shape(keypoints)[-1:] == (2,):
+            xy, vis = split_visibility(keypoints, visibility)
+            keypoints = np.concatenate([xy, vis[..., None]], axis=-1)
         heat = render_heatmaps(keypoints, input_size, self.stride, self.sigma)
         pafs = render_pafs(keypoints, input_size, self.stride, self.paf_thickness)
-        return heat, pafs
+        return PafTargets(heat, pafs)
 
     # ----------------------------------------------------------------------------------------- decode
     def to_input(self, factor: int) -> tuple[float, float]:
@@ -168,11 +216,20 @@ class PafCodec:
         upsample: int | None = None,
         timings: dict[str, float] | None = None,
     ) -> PafPoses:
-        """Network maps ``(>=18, h, w)`` heatmaps and ``(38, h, w)`` PAFs -> persons in input pixels.
+        """The people of one image's network maps, in input pixels.
 
-        ``valid_size`` = (height, width) of the input before right/bottom padding to the stride (the padded
-        part is cropped after upsampling); ``None`` = the whole map. ``timings``, if given, receives the
-        milliseconds spent in ``upsample``, ``peaks`` and ``group``.
+        Args:
+            heatmaps: ``(>=18, h, w)`` keypoint heatmaps at :attr:`stride` (a background channel is ignored).
+            pafs: ``(38, h, w)`` part affinity fields.
+            valid_size: ``(height, width)`` of the input before right/bottom padding to the stride (the padded
+                part is cropped after upsampling); ``None``: the whole map.
+            upsample: heatmap upsampling factor; ``None``: :attr:`upsample`.
+            timings: if given, receives the milliseconds spent in ``upsample``, ``peaks`` and ``group``.
+
+        Returns:
+            :class:`PafPoses`: keypoints ``(P, 18, 3)`` (x, y, peak score) and person scores, in input pixels
+            (:meth:`PafPoses.scaled` maps them to the image). NaN and ±inf count as 0; maps of another shape
+            raise DataError.
         """
         try:
             heatmaps = np.asarray(heatmaps, dtype=np.float32)
@@ -200,7 +257,6 @@ class PafCodec:
             factor,
             valid_size[0],
             timings,
-            check_finite=False,
             lowres=self.paf_sampling == "bilinear",
             image_size=valid_size,
         )
@@ -219,7 +275,7 @@ class PafCodec:
     ) -> PafPoses:
         """Decode maps already upsampled by ``factor`` (``(H, W, >=18)`` and ``(H, W, 38)``, e.g. averaged over
         scales or flips). ``input_height`` (input pixels) sets LWOP's limb-length penalty; default the maps'."""
-        return self._decode_up(_finite(heat_up), _finite(paf_up), factor, input_height, timings, check_finite=False)
+        return self._decode_up(_finite(heat_up), _finite(paf_up), factor, input_height, timings)
 
     def _decode_up(
         self,
@@ -228,10 +284,10 @@ class PafCodec:
         factor: int,
         input_height: float | None,
         timings: dict[str, float] | None,
-        check_finite: bool,
         lowres: bool = False,
         image_size: tuple[float, float] | None = None,
     ) -> PafPoses:
+        """Peaks, limb scores and grouping of maps upsampled by ``factor`` (already finite: see :func:`_finite`)."""
         t0 = time.perf_counter()
         a, b = self.to_input(factor)
         peaks = find_peaks(
@@ -241,7 +297,7 @@ class PafCodec:
             to_input=(a, b),
             refine=self.refine,
             max_per_kind=self.max_peaks_per_kind,
-            check_finite=check_finite,
+            check_finite=False,  # the callers cleaned the maps with _finite
         )
         # Keep every keypoint inside the image (pixel centres 0..W-1, so [-0.5, W - 0.5]). Upsampling by less than
         # the stride leaves the last upsampled pixel partly in the right/bottom padding (a peak there sat up to

@@ -32,7 +32,7 @@ numpy + OpenCV only (no torch).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -300,6 +300,128 @@ def _suppress(px: np.ndarray, py: np.ndarray, ks: np.ndarray, radius: float) -> 
 
 
 # -------------------------------------------------------------------------------------------- limb scores
+@dataclass
+class _Pairs:
+    """Candidate (a, b) peak pairs of all limbs at once: global peak indices, limb index, a->b vector."""
+
+    ia: np.ndarray  # (N,) int64 index of the limb's first peak
+    ib: np.ndarray  # (N,) int64 index of the limb's second peak
+    limb: np.ndarray  # (N,) int64 limb index into LIMBS
+    vx: np.ndarray  # (N,) float64 b - a in input pixels
+    vy: np.ndarray
+    norm: np.ndarray  # (N,) float64 |b - a| > 0
+    ux: np.ndarray  # (N,) float64 unit vector a -> b
+    uy: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Pairs:
+        """The pairs selected by a boolean mask or index array."""
+        return _Pairs(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+
+def _candidate_pairs(peaks: Peaks) -> _Pairs | None:
+    """Every (a, b) pair of peaks of each limb's two keypoint types, a != b in position; None if there is none."""
+    ia_parts, ib_parts, limb_parts = [], [], []
+    for li, (ka, kb) in enumerate(LIMBS.tolist()):
+        a_idx, b_idx = peaks.of_kind(ka), peaks.of_kind(kb)
+        if a_idx.size == 0 or b_idx.size == 0:
+            continue
+        ia_parts.append(np.repeat(a_idx, b_idx.size))
+        ib_parts.append(np.tile(b_idx, a_idx.size))
+        limb_parts.append(np.full(a_idx.size * b_idx.size, li, dtype=np.int64))
+    if not ia_parts:
+        return None
+    ia, ib, limb = np.concatenate(ia_parts), np.concatenate(ib_parts), np.concatenate(limb_parts)
+    vx = peaks.x[ib] - peaks.x[ia]
+    vy = peaks.y[ib] - peaks.y[ia]
+    norm = np.hypot(vx, vy)
+    ok = norm > 0
+    ia, ib, limb, vx, vy, norm = ia[ok], ib[ok], limb[ok], vx[ok], vy[ok], norm[ok]
+    if ia.size == 0:
+        return None
+    return _Pairs(ia, ib, limb, vx, vy, norm, vx / norm, vy / norm)
+
+
+def _dots_upsampled(peaks: Peaks, pafs: np.ndarray, pairs: _Pairs, t: np.ndarray) -> np.ndarray:
+    """PAF · unit vector at fractions ``t`` along every pair, read at the rounded upsampled pixels."""
+    a, b, c = pairs.ia, pairs.ib, 2 * pairs.limb[:, None]
+    H, W = pafs.shape[:2]
+    sx = np.rint(peaks.ux[a, None] + t[None, :] * (peaks.ux[b] - peaks.ux[a])[:, None]).astype(np.int64)
+    sy = np.rint(peaks.uy[a, None] + t[None, :] * (peaks.uy[b] - peaks.uy[a])[:, None]).astype(np.int64)
+    np.clip(sx, 0, W - 1, out=sx)
+    np.clip(sy, 0, H - 1, out=sy)
+    with np.errstate(invalid="ignore", over="ignore"):  # fancy indexing works on (strided) cropped views
+        return pafs[sy, sx, c] * pairs.ux[:, None] + pafs[sy, sx, c + 1] * pairs.uy[:, None]
+
+
+def _dots_lowres(peaks: Peaks, pafs: np.ndarray, pairs: _Pairs, t: np.ndarray, stride: int) -> np.ndarray:
+    """PAF · unit vector at fractions ``t`` along every pair, bilinear at the exact points of stride-``stride`` maps."""
+    a, c = pairs.ia, 2 * pairs.limb[:, None]
+    H, W = pafs.shape[:2]
+    shift = stride / 2.0 - 0.5
+    mx = (peaks.x[a, None] + t[None, :] * pairs.vx[:, None] - shift) / stride
+    my = (peaks.y[a, None] + t[None, :] * pairs.vy[:, None] - shift) / stride
+    np.clip(mx, 0, W - 1, out=mx)
+    np.clip(my, 0, H - 1, out=my)
+    x0 = np.minimum(np.floor(mx).astype(np.int64), max(W - 2, 0))
+    y0 = np.minimum(np.floor(my).astype(np.int64), max(H - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+    fx, fy = mx - x0, my - y0
+    d = np.zeros(mx.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for ch, u in ((c, pairs.ux), (c + 1, pairs.uy)):
+            v = (
+                pafs[y0, x0, ch] * (1 - fx) * (1 - fy)
+                + pafs[y0, x1, ch] * fx * (1 - fy)
+                + pafs[y1, x0, ch] * (1 - fx) * fy
+                + pafs[y1, x1, ch] * fx * fy
+            )
+            d += v * u[:, None]
+    return d
+
+
+def _paf_dots(peaks: Peaks, pafs: np.ndarray, pairs: _Pairs, t: np.ndarray, lowres_stride: int | None) -> np.ndarray:
+    """(len(pairs), len(t)) PAF projections on the pairs' unit vectors; NaN/inf count as 0."""
+    if lowres_stride is None:
+        d = _dots_upsampled(peaks, pafs, pairs, t)
+    else:
+        d = _dots_lowres(peaks, pafs, pairs, t, lowres_stride)
+    return np.nan_to_num(d, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _middle_probe(samples: int, min_success_ratio: float) -> np.ndarray | None:
+    """Indices of the middle samples whose joint failure rejects a pair, or None when no such shortcut exists.
+
+    A pair needs more than ``min_success_ratio`` of the samples to pass, so it may fail at most ``allowed`` of
+    them; if ``allowed + 1`` middle samples all fail it is rejected without the other samples. In crowds most
+    pairs join different people and fail in the middle: this skips most of the gathers.
+    """
+    min_pass = int(np.floor(min_success_ratio * samples + 1e-9)) + 1
+    allowed = samples - min_pass
+    if not (0 <= allowed and allowed + 1 < samples):
+        return None
+    start = samples // 2 - (allowed + 1) // 2
+    return np.arange(start, start + allowed + 1)
+
+
+def _no_connections(n_limbs: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One empty ``(ia, ib, score)`` per limb."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return [empty] * n_limbs
+
+
+def _split_by_limb(pairs: _Pairs, score: np.ndarray, n_limbs: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(ia, ib, score)`` per limb index (empty arrays for limbs without a candidate)."""
+    out = _no_connections(n_limbs)
+    order = np.argsort(pairs.limb, kind="stable")
+    ia, ib, limb, score = pairs.ia[order], pairs.ib[order], pairs.limb[order], score[order]
+    bounds = np.searchsorted(limb, np.arange(n_limbs + 1))
+    for li in range(n_limbs):
+        lo, hi = bounds[li], bounds[li + 1]
+        if hi > lo:
+            out[li] = (ia[lo:hi], ib[lo:hi], score[lo:hi])
+    return out
+
+
 def score_limbs(
     peaks: Peaks,
     pafs: np.ndarray,
@@ -318,93 +440,20 @@ def score_limbs(
     maps at that stride instead, sampled bilinearly at the exact points (no PAF upsampling at all).
     """
     n_limbs = LIMBS.shape[0]
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [empty] * n_limbs
-    if len(peaks) == 0:
-        return out
-    # all candidate pairs of all limbs
-    ia_parts, ib_parts, limb_parts = [], [], []
-    for li, (ka, kb) in enumerate(LIMBS.tolist()):
-        a_idx, b_idx = peaks.of_kind(ka), peaks.of_kind(kb)
-        if a_idx.size == 0 or b_idx.size == 0:
-            continue
-        ia_parts.append(np.repeat(a_idx, b_idx.size))
-        ib_parts.append(np.tile(b_idx, a_idx.size))
-        limb_parts.append(np.full(a_idx.size * b_idx.size, li, dtype=np.int64))
-    if not ia_parts:
-        return out
-    ia, ib, limb = np.concatenate(ia_parts), np.concatenate(ib_parts), np.concatenate(limb_parts)
-    vx = peaks.x[ib] - peaks.x[ia]
-    vy = peaks.y[ib] - peaks.y[ia]
-    norm = np.hypot(vx, vy)
-    ok = norm > 0
-    ia, ib, limb, vx, vy, norm = ia[ok], ib[ok], limb[ok], vx[ok], vy[ok], norm[ok]
-    if ia.size == 0:
-        return out
-    ux, uy = vx / norm, vy / norm
+    pairs = _candidate_pairs(peaks)
     t_all = np.linspace(0.0, 1.0, samples)
-
-    def dots(sel: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """PAF . unit vector at fractions ``t`` along the pairs ``sel``: (len(sel), len(t))."""
-        a, b, c = ia[sel], ib[sel], 2 * limb[sel][:, None]
-        H, W = pafs.shape[:2]
-        if lowres_stride is None:
-            sx = np.rint(peaks.ux[a, None] + t[None, :] * (peaks.ux[b] - peaks.ux[a])[:, None]).astype(np.int64)
-            sy = np.rint(peaks.uy[a, None] + t[None, :] * (peaks.uy[b] - peaks.uy[a])[:, None]).astype(np.int64)
-            np.clip(sx, 0, W - 1, out=sx)
-            np.clip(sy, 0, H - 1, out=sy)
-            with np.errstate(invalid="ignore", over="ignore"):  # fancy indexing works on (strided) cropped views
-                d = pafs[sy, sx, c] * ux[sel, None] + pafs[sy, sx, c + 1] * uy[sel, None]
-        else:
-            shift = lowres_stride / 2.0 - 0.5
-            mx = (peaks.x[a, None] + t[None, :] * vx[sel, None] - shift) / lowres_stride
-            my = (peaks.y[a, None] + t[None, :] * vy[sel, None] - shift) / lowres_stride
-            np.clip(mx, 0, W - 1, out=mx)
-            np.clip(my, 0, H - 1, out=my)
-            x0 = np.minimum(np.floor(mx).astype(np.int64), max(W - 2, 0))
-            y0 = np.minimum(np.floor(my).astype(np.int64), max(H - 2, 0))
-            x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
-            fx, fy = mx - x0, my - y0
-            d = np.zeros(mx.shape)
-            with np.errstate(invalid="ignore", over="ignore"):
-                for ch, u in ((c, ux[sel]), (c + 1, uy[sel])):
-                    v = (
-                        pafs[y0, x0, ch] * (1 - fx) * (1 - fy)
-                        + pafs[y0, x1, ch] * fx * (1 - fy)
-                        + pafs[y1, x0, ch] * (1 - fx) * fy
-                        + pafs[y1, x1, ch] * fx * fy
-                    )
-                    d += v * u[:, None]
-        return np.nan_to_num(d, nan=0.0, posinf=0.0, neginf=0.0)
-
-    # Exact pre-filter: a pair needs more than min_success_ratio of the samples to pass, so it may fail at most
-    # `allowed` of them; if `allowed + 1` middle samples all fail, it is rejected without the other samples.
-    # In crowds most pairs join different people and fail in the middle: this skips most of the gathers.
-    min_pass = int(np.floor(min_success_ratio * samples + 1e-9)) + 1
-    allowed = samples - min_pass
-    if 0 <= allowed and allowed + 1 < samples:
-        mid = samples // 2
-        probe = np.arange(mid - (allowed + 1) // 2, mid - (allowed + 1) // 2 + allowed + 1)
-        probe_pass = dots(np.arange(ia.size), t_all[probe]) > min_paf_score
-        keep = probe_pass.any(axis=1)
-        ia, ib, limb, vx, vy, ux, uy, norm = (v[keep] for v in (ia, ib, limb, vx, vy, ux, uy, norm))
-        if ia.size == 0:
-            return out
-    dot = dots(np.arange(ia.size), t_all)
+    probe = _middle_probe(samples, min_success_ratio)
+    if pairs is not None and probe is not None:
+        pairs = pairs.take((_paf_dots(peaks, pafs, pairs, t_all[probe], lowres_stride) > min_paf_score).any(axis=1))
+    if pairs is None or pairs.ia.size == 0:
+        return _no_connections(n_limbs)
+    dot = _paf_dots(peaks, pafs, pairs, t_all, lowres_stride)
     passed = dot > min_paf_score
     n_pass = passed.sum(axis=1)
     mean = np.where(n_pass > 0, np.where(passed, dot, 0.0).sum(axis=1) / np.maximum(n_pass, 1), 0.0)
-    score = mean + np.minimum(half_height / norm - 1.0, 0.0)
+    score = mean + np.minimum(half_height / pairs.norm - 1.0, 0.0)
     good = (score > 0) & (n_pass / samples > min_success_ratio)
-    ia, ib, limb, score = ia[good], ib[good], limb[good], score[good]
-    order = np.argsort(limb, kind="stable")
-    ia, ib, limb, score = ia[order], ib[order], limb[order], score[order]
-    bounds = np.searchsorted(limb, np.arange(n_limbs + 1))
-    for li in range(n_limbs):
-        lo, hi = bounds[li], bounds[li + 1]
-        if hi > lo:
-            out[li] = (ia[lo:hi], ib[lo:hi], score[lo:hi])
-    return out
+    return _split_by_limb(pairs.take(good), score[good], n_limbs)
 
 
 def assign(ia: np.ndarray, ib: np.ndarray, score: np.ndarray, limit: int) -> list[tuple[int, int, float]]:
@@ -427,6 +476,119 @@ def assign(ia: np.ndarray, ib: np.ndarray, score: np.ndarray, limit: int) -> lis
 
 
 # -------------------------------------------------------------------------------------------- assembly
+class _Assembly:
+    """Persons under construction: 18 peak indices each (-1 = missing), LWOP's running total (peak + limb
+    scores), keypoint count, best limb score (for ``keep_pairs``) and whether a merge absorbed the person;
+    ``owner[i]`` is the person holding peak ``i`` (-1 = none)."""
+
+    def __init__(self, peaks: Peaks) -> None:
+        self.pscore = peaks.score
+        self.ids: list[list[int]] = []
+        self.total: list[float] = []
+        self.count: list[int] = []
+        self.best_limb: list[float] = []
+        self.alive: list[bool] = []
+        self.owner = np.full(len(peaks), -1, dtype=np.int64)
+
+    def new_person(self, pairs: list[tuple[int, int]], score: float, limb_score: float) -> int:
+        """A person holding the ``(kind, peak)`` pairs; returns its index."""
+        row = [-1] * NUM_KPT
+        for kind, idx in pairs:
+            row[kind] = idx
+            self.owner[idx] = len(self.ids)
+        self.ids.append(row)
+        self.total.append(score)
+        self.count.append(len(pairs))
+        self.best_limb.append(limb_score)
+        self.alive.append(True)
+        return len(self.ids) - 1
+
+    def add_lone_peaks(self, kind: int, peaks: np.ndarray) -> None:
+        """Peaks of a limb whose other end was not detected become single-keypoint persons (if unowned)."""
+        for idx in peaks.tolist():
+            if self.owner[idx] < 0:
+                self.new_person([(kind, idx)], float(self.pscore[idx]), 0.0)
+
+    def extend(self, ka: int, kb: int, conns: list[tuple[int, int, float]]) -> None:
+        """A tree limb: add b to the person holding a, or start a new person with both ends."""
+        for a, b, s in conns:
+            p = int(self.owner[a])
+            if p >= 0 and self.alive[p]:
+                self.ids[p][kb] = b
+                self.owner[b] = p
+                self.total[p] += float(self.pscore[b]) + s
+                self.count[p] += 1
+                self.best_limb[p] = max(self.best_limb[p], s)
+            else:
+                self.new_person([(ka, a), (kb, b)], float(self.pscore[a] + self.pscore[b]) + s, s)
+
+    def fill_ears(self, ka: int, kb: int, conns: list[tuple[int, int, float]]) -> None:
+        """LWOP: a shoulder -> ear limb fills a missing ear (or shoulder) without touching counts and scores."""
+        for a, b, _ in conns:
+            pa, pb = int(self.owner[a]), int(self.owner[b])
+            if pa >= 0 and self.ids[pa][kb] < 0:
+                self.ids[pa][kb] = b
+            elif pb >= 0 and self.ids[pb][ka] < 0:
+                self.ids[pb][ka] = a
+
+    def merge_ears(self, ka: int, kb: int, conns: list[tuple[int, int, float]]) -> None:
+        """OpenPose: a shoulder -> ear limb joins two disjoint fragments, or adds its free end to a person."""
+        for a, b, s in conns:
+            pa, pb = int(self.owner[a]), int(self.owner[b])
+            if pa >= 0 and pb >= 0 and pa != pb:
+                self._merge(pa, pb, s)
+            elif pa >= 0 and pb < 0 and self.ids[pa][kb] < 0:
+                self._add(pa, kb, b, s)
+            elif pb >= 0 and pa < 0 and self.ids[pb][ka] < 0:
+                self._add(pb, ka, a, s)
+
+    def _add(self, p: int, kind: int, idx: int, limb_score: float) -> None:
+        self.ids[p][kind] = idx
+        self.owner[idx] = p
+        self.total[p] += self.pscore[idx] + limb_score
+        self.count[p] += 1
+
+    def _merge(self, pa: int, pb: int, limb_score: float) -> None:
+        """Move person ``pb`` into ``pa`` if they hold no keypoint type in common."""
+        ra, rb = self.ids[pa], self.ids[pb]
+        if not all(x < 0 or y < 0 for x, y in zip(ra, rb)):
+            return
+        for k in range(NUM_KPT):
+            if rb[k] >= 0:
+                ra[k] = rb[k]
+                self.owner[rb[k]] = pa
+        self.total[pa] += self.total[pb] + limb_score
+        self.count[pa] += self.count[pb]
+        self.best_limb[pa] = max(self.best_limb[pa], self.best_limb[pb], limb_score)
+        self.alive[pb] = False
+
+    def kept(self, min_keypoints: int, min_mean_score: float, keep_pairs: bool, pair_min_score: float) -> list[int]:
+        """Persons passing the filter of step 6 (module docstring), in creation order."""
+        keep = []
+        for p, n in enumerate(self.count):
+            if not self.alive[p] or n == 0 or self.total[p] / n < min_mean_score:
+                continue
+            if n >= min_keypoints or (keep_pairs and n == 2 and self.best_limb[p] >= pair_min_score):
+                keep.append(p)
+        return keep
+
+    def poses(self, peaks: Peaks, keep: list[int]) -> PafPoses:
+        """The kept persons as :class:`PafPoses` (coordinates and scores gathered from ``peaks``)."""
+        if not keep:
+            return PafPoses()
+        sel = np.asarray([self.ids[p] for p in keep], dtype=np.int64)  # (P, 18)
+        found = sel >= 0
+        safe = np.where(found, sel, 0)
+        kp = np.stack([peaks.x[safe], peaks.y[safe], peaks.score[safe]], axis=-1)
+        kp[~found] = 0.0
+        return PafPoses(
+            keypoints=kp,
+            found=found,
+            scores=np.asarray([self.total[p] for p in keep], dtype=np.float64),
+            counts=np.asarray([self.count[p] for p in keep], dtype=np.int64),
+        )
+
+
 def group_peaks(
     peaks: Peaks,
     connections: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -438,106 +600,22 @@ def group_peaks(
     pair_min_score: float = 0.5,
 ) -> PafPoses:
     """Assemble persons from per-limb candidate connections (see the module docstring, steps 4-6)."""
-    m = len(peaks)
-    if m == 0:
+    if len(peaks) == 0:
         return PafPoses()
-    pscore = peaks.score
-    ids: list[list[int]] = []  # per person: 18 peak indices (-1 = missing)
-    total: list[float] = []
-    count: list[int] = []
-    best_limb: list[float] = []  # best limb score of the person (for keep_pairs)
-    alive: list[bool] = []
-    owner = np.full(m, -1, dtype=np.int64)  # the person holding a peak
-
-    def new_person(pairs: list[tuple[int, int]], score: float, limb_score: float) -> int:
-        row = [-1] * NUM_KPT
-        for kind, idx in pairs:
-            row[kind] = idx
-            owner[idx] = len(ids)
-        ids.append(row)
-        total.append(score)
-        count.append(len(pairs))
-        best_limb.append(limb_score)
-        alive.append(True)
-        return len(ids) - 1
-
+    persons = _Assembly(peaks)
     for li, (ka, kb) in enumerate(LIMBS.tolist()):
         a_idx, b_idx = peaks.of_kind(ka), peaks.of_kind(kb)
-        if a_idx.size == 0 and b_idx.size == 0:
-            continue
-        if a_idx.size == 0 or b_idx.size == 0:  # only one end detected: lone peaks become single-keypoint persons
-            kind, idx_list = (kb, b_idx) if a_idx.size == 0 else (ka, a_idx)
-            if li in EAR_LIMBS:
-                continue
-            for idx in idx_list.tolist():
-                if owner[idx] < 0:
-                    new_person([(kind, idx)], float(pscore[idx]), 0.0)
+        ear = li in EAR_LIMBS
+        if a_idx.size == 0 or b_idx.size == 0:  # one end (or none) detected: lone peaks become persons
+            if not ear and (a_idx.size or b_idx.size):
+                persons.add_lone_peaks(*((kb, b_idx) if a_idx.size == 0 else (ka, a_idx)))
             continue
         ia, ib, sc = connections[li]
         conns = assign(ia, ib, sc, min(a_idx.size, b_idx.size))
-        if not conns:
-            continue
-        if li in EAR_LIMBS:
-            for a, b, s in conns:
-                pa, pb = int(owner[a]), int(owner[b])
-                if merge_fragments:
-                    if pa >= 0 and pb >= 0 and pa != pb:
-                        ra, rb = ids[pa], ids[pb]
-                        if all(x < 0 or y < 0 for x, y in zip(ra, rb)):
-                            for k in range(NUM_KPT):
-                                if rb[k] >= 0:
-                                    ra[k] = rb[k]
-                                    owner[rb[k]] = pa
-                            total[pa] += total[pb] + s
-                            count[pa] += count[pb]
-                            best_limb[pa] = max(best_limb[pa], best_limb[pb], s)
-                            alive[pb] = False
-                    elif pa >= 0 and pb < 0 and ids[pa][kb] < 0:
-                        ids[pa][kb] = b
-                        owner[b] = pa
-                        total[pa] += pscore[b] + s
-                        count[pa] += 1
-                    elif pb >= 0 and pa < 0 and ids[pb][ka] < 0:
-                        ids[pb][ka] = a
-                        owner[a] = pb
-                        total[pb] += pscore[a] + s
-                        count[pb] += 1
-                else:  # LWOP: fill a missing ear (or shoulder) without touching counts and scores
-                    if pa >= 0 and ids[pa][kb] < 0:
-                        ids[pa][kb] = b
-                    elif pb >= 0 and ids[pb][ka] < 0:
-                        ids[pb][ka] = a
-            continue
-        for a, b, s in conns:
-            p = int(owner[a])
-            if p >= 0 and alive[p]:
-                ids[p][kb] = b
-                owner[b] = p
-                total[p] += float(pscore[b]) + s
-                count[p] += 1
-                best_limb[p] = max(best_limb[p], s)
-            else:
-                new_person([(ka, a), (kb, b)], float(pscore[a] + pscore[b]) + s, s)
-
-    keep = []
-    for p in range(len(ids)):
-        if not alive[p] or count[p] == 0:
-            continue
-        n = count[p]
-        if total[p] / n < min_mean_score:
-            continue
-        if n >= min_keypoints or (keep_pairs and n == 2 and best_limb[p] >= pair_min_score):
-            keep.append(p)
-    if not keep:
-        return PafPoses()
-    sel = np.asarray([ids[p] for p in keep], dtype=np.int64)  # (P, 18)
-    found = sel >= 0
-    safe = np.where(found, sel, 0)
-    kp = np.stack([peaks.x[safe], peaks.y[safe], peaks.score[safe]], axis=-1)
-    kp[~found] = 0.0
-    return PafPoses(
-        keypoints=kp,
-        found=found,
-        scores=np.asarray([total[p] for p in keep], dtype=np.float64),
-        counts=np.asarray([count[p] for p in keep], dtype=np.int64),
-    )
+        if not ear:
+            persons.extend(ka, kb, conns)
+        elif merge_fragments:
+            persons.merge_ears(ka, kb, conns)
+        else:
+            persons.fill_ears(ka, kb, conns)
+    return persons.poses(peaks, persons.kept(min_keypoints, min_mean_score, keep_pairs, pair_min_score))

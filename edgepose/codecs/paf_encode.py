@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from edgepose.errors import DataError
 from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, OPENPOSE_KEYPOINTS, OPENPOSE_LIMBS
 
 LN_100 = math.log(100.0)  # Gaussians are cut where exp(-exponent) < 0.01
@@ -41,18 +42,21 @@ def map_size(input_size: int | tuple[int, int], stride: int) -> tuple[int, int]:
     else:
         h, w = (int(v) for v in input_size)
     if h <= 0 or w <= 0:
-        raise ValueError(f"input size must be positive, got {input_size!r}")
+        raise DataError(f"input size must be positive, got {input_size!r}")
     return h // stride, w // stride
 
 
 def _as_keypoints(keypoints: np.ndarray | list) -> np.ndarray:
-    kp = np.asarray(keypoints, dtype=np.float64)
+    try:
+        kp = np.asarray(keypoints, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"keypoints must be a numeric (N, {len(OPENPOSE_KEYPOINTS)}, 3) array: {exc}") from None
     if kp.size == 0:
         return np.zeros((0, len(OPENPOSE_KEYPOINTS), 3), dtype=np.float64)
     if kp.ndim == 2:
         kp = kp[None]
     if kp.ndim != 3 or kp.shape[1:] != (len(OPENPOSE_KEYPOINTS), 3):
-        raise ValueError(f"keypoints must be (N, {len(OPENPOSE_KEYPOINTS)}, 3), got {kp.shape}")
+        raise DataError(f"keypoints must be (N, {len(OPENPOSE_KEYPOINTS)}, 3), got {kp.shape}")
     return kp
 
 

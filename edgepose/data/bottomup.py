@@ -24,7 +24,7 @@ Items are dicts of float32 numpy arrays: ``image`` (3, S, S) BGR ``(img - 128) /
 normalisation, SPEC A.2.1), ``heatmaps`` (19, S/8, S/8), ``pafs`` (38, S/8, S/8), ``mask`` (1, S/8, S/8).
 
 Validation items are whole images: ``{"image_id", "image" (H, W, 3) BGR uint8}``; evaluation runs the
-predictor on them (:func:`edgepose.engine.bottomup.predict_bottomup`).
+runtime's predictor on them (:meth:`edgepose.runtime.estimator.PoseEstimator.bottomup_poses`).
 
 Randomness: each training item draws its own ``numpy.random.Generator`` from torch's RNG when torch is
 present, so the trainer's seeds make augmentation reproducible with and without workers.

@@ -413,8 +413,8 @@ class TopdownDataset:
         meta = {
             "index": int(index),
             "image_id": int(rec.image_id),
-            "center": center.astype(np.float32),
-            "scale": scale.astype(np.float32),
+            "center": center.astype(np.float64),  # float64: decoding maps back with the crop's exact affine
+            "scale": scale.astype(np.float64),
             "rotation": np.float32(rot),
             "score": np.float32(rec.score),
             "area": np.float32(scale[0] * scale[1] * PIXEL_STD**2),

@@ -1,45 +1,50 @@
-"""The bottom-up task (cross-fusion network, Lightweight OpenPose) for the training engine, and bottom-up inference.
+"""The bottom-up task (cross-fusion network, Lightweight OpenPose) for the training engine.
 
 :class:`BottomupTask` owns what the trainer does not know about: the ``data:`` and ``eval:`` sections (validated
 into :class:`~edgepose.data.bottomup.BottomupDataConfig` and :class:`BottomupEvalConfig`), the main-person
-training crops with heatmap/PAF targets and masks, the loss (:class:`~edgepose.losses.CrossFusionLoss` for
-``xfuse_*`` models, :class:`~edgepose.losses.LwopLoss` for ``lwop_*``), LWOP's parameter groups (lr x1/x2 for
-the backbone and Cpm, x4/x8 for the fusion or refinement stages, no weight decay on biases, BN and depth-wise
-weights) and the COCO evaluation of whole images (scale to ``eval.height``, pad to the stride, decode with the
-shared :class:`~edgepose.codecs.paf.PafCodec`, COCOeval).
+training crops with heatmap/PAF targets and masks, the loss (chosen by the model's ``loss_family``:
+:class:`~edgepose.losses.CrossFusionLoss` for the cross-fusion nets, :class:`~edgepose.losses.LwopLoss` for
+Lightweight OpenPose), LWOP's parameter groups (lr x1/x2 for the backbone and Cpm, x4/x8 for the fusion or
+refinement stages, no weight decay on biases, BN and depth-wise weights) and the COCO evaluation of whole images.
 
-:func:`predict_bottomup` is the single-image predictor used by evaluation and ``edgepose predict``.
+Evaluation predicts with the runtime's :class:`~edgepose.runtime.estimator.PoseEstimator` over the model
+(:func:`predict_poses`), the object ``edgepose predict`` runs: scale to ``eval.height``, pad to the stride,
+optional flip and scales, decode with the eval :class:`~edgepose.codecs.paf.PafCodec`, then COCOeval. The two
+differ only in settings: evaluation uses the config's codec (LWOP's x8 upsampling by default), ``edgepose
+predict`` the runtime's faster default (x4, PAFs sampled bilinearly).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from edgepose.codecs.paf import PafCodec, PafPoses, flip_maps
+from edgepose.codecs.paf import PafCodec, PafPoses
 from edgepose.codecs.paf_decode import find_peaks
 from edgepose.config import from_dict
 from edgepose.data.bottomup import BottomupDataConfig, BottomupDataset, BottomupValDataset
 from edgepose.engine.config import ExperimentConfig, resolve_path
 from edgepose.engine.logging import progress_bar
-from edgepose.errors import ConfigError, DataError
+from edgepose.engine.predict import TorchNetwork, final_maps
+from edgepose.errors import ConfigError
 from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints, write_results
-from edgepose.evaluation.oracle_bottomup import input_geometry, poses_to_records
+from edgepose.evaluation.oracle_bottomup import poses_to_records
 from edgepose.keypoints import coco_to_openpose, openpose_to_coco
 from edgepose.losses import CrossFusionLoss, LwopLoss
+from edgepose.runtime.estimator import PoseEstimator
+from edgepose.runtime.model_info import ModelInfo
 
 log = logging.getLogger(__name__)
 
 _CODEC_FIELDS = {f.name for f in fields(PafCodec)} - {"stride", "sigma", "paf_thickness"}
+LOSS_FAMILIES = ("crossfusion", "openpose")
 
 
 @dataclass
@@ -85,22 +90,29 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
 
 
-def final_maps(outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(heatmaps, pafs) of a bottom-up model output: a list whose last two entries are the final stage's, or a
-    dict with ``heatmaps`` and ``pafs``."""
-    if isinstance(outputs, dict):
-        return outputs["heatmaps"], outputs["pafs"]
-    if isinstance(outputs, (list, tuple)) and len(outputs) >= 2:
-        return outputs[-2], outputs[-1]
-    raise ConfigError("a bottom-up model must return [..., heatmaps, pafs] (or a dict with both)")
+def loss_family(model: nn.Module) -> str:
+    """The model's ``loss_family`` attribute (``"crossfusion"`` or ``"openpose"``).
+
+    Models that do not declare one fall back to their outputs: heat_u*/paf_u*/heat_v*/paf_v* names (or, with
+    ``final_only``, a class named CrossFusion*) are the cross-fusion family, anything else is OpenPose's.
+    """
+    net = _unwrap(model)
+    family = getattr(net, "loss_family", None)
+    if isinstance(family, str):
+        if family not in LOSS_FAMILIES:
+            raise ConfigError(
+                f"model {type(net).__name__} has loss_family {family!r}; known: {', '.join(LOSS_FAMILIES)}"
+            )
+        return family
+    if getattr(net, "final_only", False):
+        return "crossfusion" if type(net).__name__.lower().startswith("crossfusion") else "openpose"
+    names = getattr(net, "output_names", None) or []
+    return "crossfusion" if any(str(n).startswith("heat_u") for n in names) else "openpose"
 
 
 def is_cross_fusion(model: nn.Module) -> bool:
-    """True for models whose outputs are named heat_u*/paf_u*/heat_v*/paf_v* (the cross-fusion family)."""
-    names = getattr(_unwrap(model), "output_names", None) or []
-    if getattr(_unwrap(model), "final_only", False):
-        return type(_unwrap(model)).__name__.lower().startswith("crossfusion")
-    return any(str(n).startswith("heat_u") for n in names)
+    """True for the cross-fusion family (:func:`loss_family`)."""
+    return loss_family(model) == "crossfusion"
 
 
 def lwop_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]] | None:
@@ -120,31 +132,27 @@ def lwop_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, A
 
 
 # ---------------------------------------------------------------------------------------------- inference
-def _prepare(image_bgr: np.ndarray, target_height: int, stride: int) -> tuple[np.ndarray, tuple, tuple[float, float]]:
-    """Resized, normalised, right/bottom zero-padded ``(1, 3, Hp, Wp)`` input; valid (h, w); (sx, sy)."""
-    h, w = image_bgr.shape[:2]
-    in_h, in_w, pad_h, pad_w, sx, sy = input_geometry(w, h, target_height, stride)
-    resized = cv2.resize(image_bgr, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
-    batch = np.zeros((1, 3, pad_h, pad_w), dtype=np.float32)
-    batch[0, :, :in_h, :in_w] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
-    return batch, (in_h, in_w), (sx, sy)
-
-
-@torch.no_grad()
-def infer_maps(
-    model: nn.Module, batch: np.ndarray, device: torch.device | str, flip: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """The final (heatmaps, pafs) of one padded input as float32 numpy ``(C, h, w)``; flip-averaged if asked."""
-    x = torch.from_numpy(batch).to(device)
-    heat, paf = final_maps(model(x))
-    heat = heat[0].float().cpu().numpy()
-    paf = paf[0].float().cpu().numpy()
-    if flip:
-        hf, pf = final_maps(model(torch.flip(x, dims=[3])))
-        hf, pf = flip_maps(hf[0].float().cpu().numpy(), pf[0].float().cpu().numpy())
-        heat = 0.5 * (heat + hf)
-        paf = 0.5 * (paf + pf)
-    return heat, paf
+def bottomup_estimator(
+    model: nn.Module,
+    codec: PafCodec,
+    *,
+    height: int = 368,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    device: torch.device | str = "cpu",
+) -> PoseEstimator:
+    """The runtime's :class:`PoseEstimator` over a bottom-up PyTorch ``model`` with these decoder settings."""
+    info = ModelInfo(
+        model_name=str(getattr(model, "model_name", type(model).__name__)),
+        task="bottomup",
+        input_size=(int(height), int(height)),
+        normalisation="openpose",
+        stride=codec.stride,
+        keypoints="openpose18",
+        outputs=("heatmaps", "pafs"),
+    )
+    return PoseEstimator(TorchNetwork(model, info, device), info, codec=codec, height=height, scales=scales,
+                         bottomup_flip=flip)  # fmt: skip
 
 
 def predict_poses(
@@ -157,40 +165,17 @@ def predict_poses(
     device: torch.device | str = "cpu",
     flip: bool = False,
 ) -> PafPoses:
-    """Decoded :class:`PafPoses` of one BGR image in *image* pixels (pixel centres), all scales averaged."""
+    """Decoded :class:`PafPoses` of one BGR uint8 image in *image* pixels (pixel centres), all scales averaged.
+
+    Runs :meth:`PoseEstimator.bottomup_poses` (the predictor of ``edgepose predict``) over ``model``; the
+    model's training mode is restored afterwards.
+    """
     codec = codec or PafCodec(upsample=4, paf_sampling="bilinear")
-    image = np.asarray(image_bgr_uint8)
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise DataError(f"expected an (H, W, 3) BGR image, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
     was_training = model.training
-    model.eval()
     try:
-        scales = list(scales) or [1.0]
-        if len(scales) == 1:
-            batch, valid, (sx, sy) = _prepare(image, max(8, round(height * scales[0])), codec.stride)
-            heat, paf = infer_maps(model, batch, device, flip)
-            return codec.decode(heat, paf, valid_size=valid).scaled(sx, sy)
-        # multi-scale: upsampled maps of every scale resized to the base scale's grid, averaged, then decoded
-        f = codec.upsample
-        h_img, w_img = image.shape[:2]
-        in_h, in_w, _, _, bsx, bsy = input_geometry(w_img, h_img, height, codec.stride)
-        grid = (math.ceil(in_h * f / codec.stride), math.ceil(in_w * f / codec.stride))
-        acc_h = acc_p = None
-        for s in scales:
-            batch, valid, _ = _prepare(image, max(8, round(height * s)), codec.stride)
-            heat, paf = infer_maps(model, batch, device, flip)
-            hu = codec.upsample_maps(heat[:18], f, valid)
-            pu = codec.upsample_maps(paf, f, valid)
-            if hu.shape[:2] != grid:
-                hu = cv2.resize(hu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
-                pu = cv2.resize(pu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
-            acc_h = hu if acc_h is None else acc_h + hu
-            acc_p = pu if acc_p is None else acc_p + pu
-        n = float(len(scales))
-        poses = codec.decode_upsampled(acc_h / n, acc_p / n, factor=f, input_height=in_h)
-        return poses.scaled(bsx, bsy)
+        return bottomup_estimator(model, codec, height=height, scales=scales, flip=flip, device=device).bottomup_poses(
+            image_bgr_uint8
+        )
     finally:
         model.train(was_training)
 
@@ -206,7 +191,7 @@ def predict_bottomup(
     codec: PafCodec | None = None,
     flip: bool = False,
 ) -> list[tuple[np.ndarray, float]]:
-    """Persons in one BGR uint8 image: ``[(keypoints (17, 3), score), ...]``, best first.
+    """Persons in one BGR uint8 image: ``[(keypoints (17, 3), score), ...]``, best first (:func:`predict_poses`).
 
     Keypoints are COCO-17 ``(x, y, peak score)`` in image pixels, COCO's continuous convention (the same values
     as the evaluation's results file); a keypoint that was not found is ``(0, 0, 0)``. ``score`` is LWOP's
@@ -242,13 +227,12 @@ def keypoint_peak_stats(
     codec = codec or PafCodec(upsample=4)
     tp = fn = fp = 0
     was_training = model.training
-    model.eval()
+    estimator = bottomup_estimator(model, codec, height=height, device=device)
     try:
         n = len(dataset) if max_images is None else min(len(dataset), max_images)
         for i in range(n):
             item = dataset[i]
-            batch, valid, (sx, sy) = _prepare(item["image"], height, codec.stride)
-            heat, _ = infer_maps(model, batch, device)
+            heat, _, (sx, sy), valid = estimator.bottomup_maps(item["image"])
             peaks = find_peaks(
                 codec.upsample_maps(heat[:18], codec.upsample, valid),
                 threshold=codec.peak_threshold,
@@ -363,7 +347,8 @@ class BottomupTask:
 
     # ------------------------------------------------------------------------------------------- loss
     def criterion_for(self, model: nn.Module) -> nn.Module:
-        return CrossFusionLoss() if is_cross_fusion(model) else LwopLoss()
+        """The loss of the model's :func:`loss_family`."""
+        return CrossFusionLoss() if loss_family(model) == "crossfusion" else LwopLoss()
 
     def loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         outputs = model(batch["image"])
@@ -385,7 +370,8 @@ class BottomupTask:
     def predict_dataset(
         self, model: nn.Module, dataset: BottomupValDataset, *, device: torch.device, rank: int = 0, world_size: int = 1
     ) -> list[dict[str, Any]]:
-        """COCO result records of this rank's images (index % world_size == rank)."""
+        """COCO result records of this rank's images (index % world_size == rank), predicted by the runtime's
+        estimator with the eval codec, height, scales and flip (:func:`predict_poses`)."""
         e = self.eval_cfg
         records: list[dict[str, Any]] = []
         for index in progress_bar(range(rank, len(dataset), world_size), desc="validation", unit="image"):
@@ -427,9 +413,11 @@ class BottomupTask:
 __all__ = [
     "BottomupEvalConfig",
     "BottomupTask",
+    "bottomup_estimator",
     "final_maps",
-    "infer_maps",
+    "is_cross_fusion",
     "keypoint_peak_stats",
+    "loss_family",
     "lwop_param_groups",
     "predict_bottomup",
     "predict_poses",

@@ -297,5 +297,25 @@ def load_pretrained(model: nn.Module, path: str | Path, show: bool = True) -> tu
     own.update({k: v.to(own[k].dtype) for k, v in matched.items()})
     target.load_state_dict(own)
     if show:
-        say(f"initial weights: {len(matched)} of {len(own)} tensors from {path}")
+        say(f"initial weights: {len(matched)} of {len(own)} tensors from {path}{_unmatched_note(own, state, matched)}")
     return len(matched), len(own)
+
+
+def _unmatched_note(own: Mapping[str, Any], state: Mapping[str, Any], matched: Mapping[str, Any]) -> str:
+    """What the partial copy left out, by top-level module: the model's tensors left at their initialisation
+    (the pose head, after a pretrained backbone), tensors whose shape differs, and file tensors that fit nothing
+    (a classifier's ``fc``). Empty when everything matched."""
+
+    def by_module(keys: list[str]) -> str:
+        counts: dict[str, int] = {}
+        for k in keys:
+            counts[k.split(".", 1)[0]] = counts.get(k.split(".", 1)[0], 0) + 1
+        return ", ".join(f"{name} ({n})" for name, n in counts.items())
+
+    kept = [k for k in own if k not in matched]
+    reshaped = [k for k in kept if k in state]
+    unused = [k for k in state if k not in own]
+    parts = [f"left at their initialisation: {by_module(kept)}" if kept else "",
+             f"shape differs: {', '.join(reshaped[:3])}{' ...' if len(reshaped) > 3 else ''}" if reshaped else "",
+             f"not in the model: {by_module(unused)}" if unused else ""]  # fmt: skip
+    return "".join(f"; {p}" for p in parts if p)

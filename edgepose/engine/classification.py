@@ -1,22 +1,27 @@
 """ImageNet-style classification pretraining of a pose backbone, as a task of the shared engine (issue 14, item 1).
 
 Why a task and not a second trainer: checkpoints, exact resume, ``torchrun``, progress and curves then come from
-:mod:`edgepose.engine.trainer` unchanged. A config selects it with ``task: edgepose.engine.classification:
-ClassificationTask`` and names the *pose* model whose trunk is to be pretrained::
+:mod:`edgepose.engine.trainer` unchanged. ``edgepose pretrain CONFIG`` runs it (docs/pretraining.md); a config
+names the *pose* model whose trunk is to be pretrained::
 
-    task: edgepose.engine.classification:ClassificationTask
+    task: edgepose.engine.classification:ClassificationTask   # implied by `edgepose pretrain`
     model: {name: flpn_sres50}            # the trunk of this pose model (stem + layer1..4, or .backbone)
     data: {dataset: imagefolder, train_dir: imagenet/train, val_dir: imagenet/val, input_size: 224}
-    train: {optimizer: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4, epochs: 100, lr_milestones: [30, 60, 90]}
+    train: {optimizer: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4, epochs: 100, lr_schedule: cosine}
 
-The classifier keeps the trunk's key names (``stem.*``, ``layer1.*`` … or ``backbone.*``) and adds ``fc.*``, so its
-checkpoint loads into the pose model with :func:`edgepose.models.weights.load_backbone_part` (``fc`` skipped).
+The classifier keeps the trunk's key names (``stem.*``, ``layer1.*`` … or ``backbone.*``) and adds ``fc.*``, so
+its checkpoint *is* a partial pose-model checkpoint: ``model.pretrained: .../best.pt`` in a pose config copies the
+whole trunk (name and shape match) and leaves the head at its initialisation; ``fc.*`` fits nothing and is
+ignored. :func:`edgepose.models.weights.load_backbone_part` loads it too, with a strict report.
 
 Data: an ImageFolder tree (``root/<class>/<image>``; classes sorted by name). Training items are a random-resized
 crop (area ``[scale_min, 1]`` of the image, aspect ``[3/4, 4/3]``) and a horizontal flip; evaluation items a
-resize of the short side to ``input_size / 0.875`` and a centre crop. Images are RGB, ImageNet-normalised
+centre crop of 87.5 % of the short side resized to ``input_size``. Images are RGB, ImageNet-normalised
 (:func:`edgepose.geometry.normalize_image`), like every top-down model's input. The loss is cross-entropy with
-``label_smoothing`` (0.1); evaluation reports ``top1`` and ``top5`` (top-k capped at the number of classes).
+``label_smoothing`` (0.1); evaluation reports ``top1``, and ``top5`` when there are at least 5 classes.
+
+:func:`write_person_crops` makes a small real set here: person boxes vs person-free squares of the COCO mini
+images (the learning proof of docs/pretraining.md and of the tests).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from edgepose.engine import distributed as du
 from edgepose.errors import ConfigError, DataError
 from edgepose.geometry import normalize_image
 
-__all__ = ["BackboneClassifier", "ClassificationTask", "ImageFolderDataset"]
+__all__ = ["BackboneClassifier", "ClassificationTask", "ImageFolderDataset", "write_person_crops"]
 
 DATA_KEYS = {"dataset", "train_dir", "val_dir", "input_size", "label_smoothing", "scale_min"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -207,29 +212,103 @@ class ClassificationTask:
         self, model: nn.Module, dataset: Dataset, *, device: torch.device, rank: int = 0, world_size: int = 1,
         out_dir: Path,
     ) -> dict[str, float]:  # fmt: skip
-        k = min(5, len(self.classes))
-        hits: dict[int, tuple[int, int, float]] = {}
-        for i in du.shard_indices(len(dataset), rank, world_size):
-            item = dataset[i]
-            logits = model(item["image"][None].to(device))[0].float().cpu()
-            label = int(item["label"])
-            top = logits.topk(k).indices.tolist()
-            hits[i] = (
-                int(top[0] == label),
-                int(label in top),
-                float(F.cross_entropy(logits[None], item["label"][None])),
-            )
+        """``top1`` (and ``top5`` when there are at least 5 classes: with fewer it is 100 % by construction),
+        ``val_ce`` (plain cross-entropy) and ``n``, over centre crops in batches of ``train.batch_size``."""
+        hits = _classify(model, dataset, du.shard_indices(len(dataset), rank, world_size),
+                         device=device, batch_size=self.cfg.train.batch_size)  # fmt: skip
         gathered = du.all_gather_object(hits)
         if rank != 0:
             return {}
         merged = {i: v for part in gathered for i, v in part.items()}
         n = max(1, len(merged))
-        metrics = {
-            "top1": 100.0 * sum(v[0] for v in merged.values()) / n,
-            f"top{k}" if k != 5 else "top5": 100.0 * sum(v[1] for v in merged.values()) / n,
-            "val_ce": sum(v[2] for v in merged.values()) / n,
-            "n": float(len(merged)),
-        }
+        metrics = {"top1": 100.0 * sum(v[0] for v in merged.values()) / n}
+        if len(self.classes) >= 5:
+            metrics["top5"] = 100.0 * sum(v[1] for v in merged.values()) / n
+        metrics.update({"val_ce": sum(v[2] for v in merged.values()) / n, "n": float(len(merged))})
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "classification_metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         return metrics
+
+
+def _classify(
+    model: nn.Module, dataset: Dataset, indices: Sequence[int], *, device: torch.device, batch_size: int
+) -> dict[int, tuple[int, int, float]]:
+    """``{index: (top-1 hit, top-5 hit, cross-entropy)}`` for the dataset items ``indices`` (batched)."""
+    out: dict[int, tuple[int, int, float]] = {}
+    indices = list(indices)
+    for start in range(0, len(indices), max(1, batch_size)):
+        chunk = indices[start : start + max(1, batch_size)]
+        items = [dataset[i] for i in chunk]
+        labels = torch.stack([item["label"] for item in items])
+        logits = model(torch.stack([item["image"] for item in items]).to(device)).float().cpu()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        ce = F.cross_entropy(logits, labels, reduction="none")
+        for j, i in enumerate(chunk):
+            out[i] = (int(top[j, 0] == labels[j]), int(bool((top[j] == labels[j]).any())), float(ce[j]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ a small real set
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection of boxes (x, y, w, h) as a share of a's area."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(a[2] * a[3], 1e-9)
+
+
+def _crops_of_image(
+    image: np.ndarray, boxes: Sequence[Sequence[float]], rng: np.random.Generator, min_side: int
+) -> list[tuple[int, str, np.ndarray]]:
+    """(box index, class, crop): every person box of at least ``min_side`` px, and a square of the same size
+    elsewhere in the image that overlaps no person box by more than 10 % of its area (when one is found)."""
+    h, w = image.shape[:2]
+    out = []
+    for k, (x, y, bw, bh) in enumerate(boxes):
+        if bw < min_side or bh < min_side:
+            continue
+        out.append((k, "person", image[int(y) : int(y + bh), int(x) : int(x + bw)]))
+        side = int(min(max(bw, bh), w, h))
+        for _ in range(50):
+            bx, by = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+            if all(_overlap((bx, by, side, side), b) < 0.1 for b in boxes):
+                out.append((k, "background", image[by : by + side, bx : bx + side]))
+                break
+    return out
+
+
+def write_person_crops(
+    coco_root: str | Path, out: str | Path, *, size: int = 72, min_side: int = 32, max_images: int | None = None,
+    seed: int = 0,
+) -> dict[str, int]:  # fmt: skip
+    """Write ``out/{train,val}/{person,background}/*.png`` from the COCO mini set; returns the count per split/class.
+
+    *person* = the box of every annotated person at least ``min_side`` px on each side; *background* = a random
+    square of the same size elsewhere in the same image overlapping no person box by more than 10 %. Images are
+    split by id (every fifth to validation), so no image feeds both splits. Crops are resized to ``size``.
+    ``max_images`` caps the images read per annotation file (tests).
+    """
+    root, out = Path(coco_root), Path(out)
+    rng = np.random.default_rng(seed)
+    counts: dict[str, int] = {}
+    for split_file, folder in (("person_keypoints_val2017_mini.json", "val2017"),
+                               ("person_keypoints_train2017_mini.json", "train2017")):  # fmt: skip
+        ann_path = root / "annotations" / split_file
+        if not ann_path.is_file():
+            raise DataError("COCO mini annotation file not found", ann_path)
+        ann = json.loads(ann_path.read_text())
+        boxes: dict[int, list[list[float]]] = {}
+        for a in ann["annotations"]:
+            boxes.setdefault(a["image_id"], []).append(list(a["bbox"]))
+        images = [img for img in ann["images"] if img["id"] in boxes][:max_images]
+        for img in images:
+            image = cv2.imread(str(root / "images" / folder / img["file_name"]))
+            if image is None:
+                continue
+            split = "val" if img["id"] % 5 == 0 else "train"
+            for k, cls, crop in _crops_of_image(image, boxes[img["id"]], rng, min_side):
+                d = out / split / cls
+                d.mkdir(parents=True, exist_ok=True)
+                small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+                cv2.imwrite(str(d / f"{img['id']}_{k}.png"), small)
+                counts[f"{split}/{cls}"] = counts.get(f"{split}/{cls}", 0) + 1
+    return counts

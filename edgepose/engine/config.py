@@ -29,7 +29,6 @@ from typing import Any
 from edgepose.config import apply_overrides, from_dict, parse_overrides, read_yaml, to_dict
 from edgepose.errors import ConfigError
 
-TASKS = ("topdown", "bottomup")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("step", "cosine")
 
@@ -71,6 +70,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     save_every: int = 1  # write last.pt every N epochs (and always after the last)
     channels_last: bool = False  # NHWC memory format for the model and 4-D batch tensors (faster on CPU/oneDNN, AMP)
+    # Wall-clock budget of one `edgepose train` invocation, in minutes (None: no limit). The run stops at the end of
+    # the step that crosses it, then evaluates and writes its checkpoints and plots as after a last epoch, so the
+    # result is valid and `--resume` continues from there (with a fresh budget).
+    max_minutes: float | None = None
 
 
 @dataclass
@@ -78,7 +81,7 @@ class ExperimentConfig:
     """One experiment: what to train, on what, how, and where the results go."""
 
     name: str = ""
-    task: str = "topdown"  # topdown | bottomup | "package.module:TaskClass"
+    task: str = "topdown"  # a name of edgepose.engine.task.TASK_TABLE: topdown | bottomup | classification
     model: ModelConfig = field(default_factory=ModelConfig)
     data: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -106,8 +109,10 @@ class ExperimentConfig:
 
 def validate_experiment(cfg: ExperimentConfig) -> None:
     """Check the engine-level values (the task checks data/eval); raise ConfigError naming the key."""
-    if not isinstance(cfg.task, str) or not (cfg.task in TASKS or ":" in cfg.task):
-        raise ConfigError(f"config key 'task': {cfg.task!r} is not one of {', '.join(TASKS)} (or 'module:Class')")
+    from edgepose.engine.task import TASK_TABLE, task_target
+
+    if task_target(cfg.task) is None:
+        raise ConfigError(f"config key 'task': {cfg.task!r} is not one of {', '.join(TASK_TABLE)}")
     t = cfg.train
     if t.optimizer not in OPTIMIZERS:
         raise ConfigError(f"config key 'train.optimizer': {t.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -124,6 +129,7 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         ("save_every", t.save_every >= 1, "must be >= 1"),
         ("grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
         ("max_steps_per_epoch", t.max_steps_per_epoch is None or t.max_steps_per_epoch >= 1, "must be >= 1 or null"),
+        ("max_minutes", t.max_minutes is None or t.max_minutes > 0, "must be > 0 or null"),
         ("lr_milestones", list(t.lr_milestones) == sorted(t.lr_milestones), "must be increasing"),
         ("lr_schedule", t.lr_schedule in LR_SCHEDULES, f"is not one of {', '.join(LR_SCHEDULES)}"),
     ]

@@ -1,9 +1,11 @@
-"""The PyTorch side of ``edgepose predict``: a model from a checkpoint or a name, wrapped in the runtime's
+"""The PyTorch side of prediction and evaluation: a model from a checkpoint or a name, wrapped in the runtime's
 :class:`~edgepose.runtime.estimator.PoseEstimator`.
 
-The estimator's pre-processing and decoding are the torch-free runtime's (numpy + OpenCV, the same codecs and
-transforms as training and evaluation); only the network call differs between ``--weights`` (this module) and
-``--onnx`` (ONNX Runtime), so both paths give the same poses up to floating-point noise (tested).
+The estimator's pre-processing, flip test and decoding are the torch-free runtime's (numpy + OpenCV, the same
+codecs and geometry as training); only the network call differs between ``--weights`` (:class:`TorchNetwork`)
+and ``--onnx`` (ONNX Runtime), so both paths give the same poses up to floating-point noise (tested).
+``edgepose eval`` and the validation during training wrap the model the same way, so evaluation and
+``edgepose predict`` give identical keypoints for the same image, box and weights (tested).
 """
 
 from __future__ import annotations
@@ -28,8 +30,31 @@ RANDOM_INIT_WARNING = (
 )
 
 
+def final_heatmaps(output: Any) -> torch.Tensor:
+    """The final heatmaps of a top-down model output: a tensor, the last of a list of stage outputs, or a dict's
+    ``heatmaps``."""
+    if isinstance(output, (list, tuple)):
+        output = output[-1]
+    if isinstance(output, dict):
+        output = output.get("heatmaps", next(iter(output.values())))
+    return output
+
+
+def final_maps(outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(heatmaps, pafs) of a bottom-up model output: a list whose last two entries are the final stage's, or a
+    dict with ``heatmaps`` and ``pafs``."""
+    if isinstance(outputs, dict):
+        return outputs["heatmaps"], outputs["pafs"]
+    if isinstance(outputs, (list, tuple)) and len(outputs) >= 2:
+        return outputs[-2], outputs[-1]
+    raise ConfigError("a bottom-up model must return [..., heatmaps, pafs] (or a dict with both)")
+
+
 class TorchNetwork:
-    """``(N, 3, H, W) float32 numpy -> {"heatmaps": ..., ["pafs": ...]}`` with a PyTorch model, no grad."""
+    """``(N, 3, H, W) float32 numpy -> {"heatmaps": ..., ["pafs": ...]}`` with a PyTorch model, no grad.
+
+    The model is switched to eval mode; callers that train it (the trainer's validation) switch it back.
+    """
 
     def __init__(self, model: nn.Module, info: ModelInfo, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
@@ -40,9 +65,9 @@ class TorchNetwork:
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
         if self.info.task == "topdown":
-            hm = out[-1] if isinstance(out, (list, tuple)) else out
-            return {"heatmaps": hm.float().cpu().numpy()}
-        return {"heatmaps": out[-2].float().cpu().numpy(), "pafs": out[-1].float().cpu().numpy()}
+            return {"heatmaps": final_heatmaps(out).float().cpu().numpy()}
+        heat, pafs = final_maps(out)
+        return {"heatmaps": heat.float().cpu().numpy(), "pafs": pafs.float().cpu().numpy()}
 
 
 def config_codec(config: Mapping[str, Any] | None) -> str:

@@ -3,7 +3,11 @@
 The trainer (:mod:`edgepose.engine.trainer`) knows nothing about heatmaps, PAFs, COCO or flip tests: a *task*
 owns the model, the datasets, the loss and the evaluation. :class:`edgepose.engine.topdown.TopdownTask` (FLPN
 and top-down baselines) and :class:`edgepose.engine.bottomup.BottomupTask` (cross-fusion, Lightweight OpenPose)
-implement it; tests use a toy task. ``cfg.task`` may also name any class as ``"package.module:ClassName"``.
+implement it; :class:`edgepose.engine.classification.ClassificationTask` pretrains backbones.
+
+``cfg.task`` is a name from the fixed :data:`TASK_TABLE`; a config file cannot make edgepose import a module of
+its choosing. Tests and Python users who bring their own task add a name to the table (a plain dict, e.g.
+``monkeypatch.setitem(TASK_TABLE, "toy", "toy_task:ToyTask")``) before building the experiment.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
 TASK_TABLE: dict[str, str] = {
     "topdown": "edgepose.engine.topdown:TopdownTask",
     "bottomup": "edgepose.engine.bottomup:BottomupTask",
+    "classification": "edgepose.engine.classification:ClassificationTask",
 }
+"""Task name -> ``"module:Class"`` of its implementation, imported lazily (only the named task's module)."""
 
 
 @runtime_checkable
@@ -75,22 +81,29 @@ class Task(Protocol):
     ) -> dict[str, float]: ...
 
 
+def task_target(name: object) -> str | None:
+    """The ``"module:Class"`` of task ``name``, or None if the table does not know it.
+
+    A table *value* is accepted as well as a key (``edgepose.engine.classification:ClassificationTask`` is the
+    spelling older pretraining configs use); any other string is refused, never imported.
+    """
+    if not isinstance(name, str):
+        return None
+    if name in TASK_TABLE:
+        return TASK_TABLE[name]
+    return name if name in TASK_TABLE.values() else None
+
+
 def task_class(name: str) -> type:
-    """The task class for ``cfg.task``: ``topdown``, ``bottomup`` or ``"module:Class"``, imported lazily."""
-    target = TASK_TABLE.get(name, name)
-    if ":" not in target:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASK_TABLE)} (or 'module:Class')")
+    """The task class for ``cfg.task`` (a :data:`TASK_TABLE` name), imported lazily."""
+    target = task_target(name)
+    if target is None:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(TASK_TABLE)}")
     module_name, _, cls_name = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"task {name!r}: module {module_name!r} is not available") from None
-        raise
-    try:
-        return getattr(module, cls_name)
-    except AttributeError:
-        raise ConfigError(f"task {name!r}: {module_name} has no {cls_name!r}") from None
+        return getattr(importlib.import_module(module_name), cls_name)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ConfigError(f"task {name!r}: cannot load {target} ({exc})") from None
 
 
 def build_task(cfg: ExperimentConfig) -> Task:

@@ -1,12 +1,14 @@
-"""The top-down task (FLPN, SimpleBaseline, LPN) for the training engine, and batched top-down inference.
+"""The top-down task (FLPN, SimpleBaseline, LPN) for the training engine.
 
 :class:`TopdownTask` owns what the trainer does not know about: the ``data:`` and ``eval:`` sections
 (validated here into :class:`~edgepose.data.topdown.TopdownDataConfig` and :class:`TopdownEvalConfig`), the
-datasets, ``JointsMSELoss``, and evaluation (flip test, decoding with the shared codec, then OKS rescoring,
-OKS-NMS and COCOeval for COCO, or PCKh for MPII).
+datasets, ``JointsMSELoss``, and evaluation: OKS rescoring, OKS-NMS and COCOeval for COCO, PCKh for MPII, PCK
+for LSP.
 
-:func:`predict_topdown` runs a model on every box of one image in batches, with the same crop, flip test and
-decoder as evaluation; ``edgepose predict`` uses it.
+Evaluation predicts with the runtime's :class:`~edgepose.runtime.estimator.PoseEstimator` (the model wrapped by
+:class:`~edgepose.engine.predict.TorchNetwork`), the very object ``edgepose predict`` runs: the dataset cuts the
+crops in DataLoader workers with the same geometry as the runtime, and the estimator batches them, runs the
+flip test and decodes with the eval codec. Same image, box and weights -> identical keypoints (tested).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from edgepose.config import from_dict
 from edgepose.data.topdown import TopdownDataConfig, TopdownDataset, build_topdown_dataset, worker_init_fn
 from edgepose.engine.config import ExperimentConfig, resolve_path
 from edgepose.engine.logging import progress_bar
-from edgepose.errors import ConfigError, DataError
-from edgepose.evaluation.coco import evaluate_keypoints, postprocess_instances, rescore, write_results
+from edgepose.engine.predict import TorchNetwork
+from edgepose.errors import ConfigError
+from edgepose.evaluation.coco import evaluate_keypoints, postprocess_instances, write_results
 from edgepose.evaluation.pckh import format_pckh, pckh_metrics
-from edgepose.geometry import PIXEL_STD, box_to_center_scale, crop_image, get_affine_transform, normalize_image
-from edgepose.keypoints import COCO, KeypointSpec
+from edgepose.keypoints import KeypointSpec
 from edgepose.losses import JointsMSELoss
+from edgepose.runtime.estimator import PoseEstimator
+from edgepose.runtime.model_info import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +71,6 @@ class TopdownEvalConfig:
             raise ConfigError(f"config key 'eval.batch_size': {self.batch_size!r} must be >= 1")
 
 
-def _heatmaps(output: Any) -> torch.Tensor:
-    """The final heatmaps of a model output (a tensor, or the last of a list/tuple of stage outputs)."""
-    if isinstance(output, (list, tuple)):
-        output = output[-1]
-    if isinstance(output, dict):
-        output = output.get("heatmaps", next(iter(output.values())))
-    return output
-
-
 def _check_shape(heatmaps: torch.Tensor, codec: HeatmapCodec, num_keypoints: int) -> None:
     expected = (num_keypoints, *codec.heatmap_size)
     if tuple(heatmaps.shape[1:]) != expected:
@@ -85,21 +80,19 @@ def _check_shape(heatmaps: torch.Tensor, codec: HeatmapCodec, num_keypoints: int
         )
 
 
-def infer_heatmaps(
-    model: nn.Module,
-    images: torch.Tensor,
-    codec: HeatmapCodec,
-    flip_index: Sequence[int],
-    flip_test: bool = True,
-    shift: bool | None = None,
-) -> np.ndarray:
-    """Run ``model`` on a batch (and its mirror with ``flip_test``); averaged heatmaps as float32 numpy."""
-    hm = _heatmaps(model(images)).float()
-    out = hm.detach().cpu().numpy()
-    if flip_test:
-        hm_f = _heatmaps(model(torch.flip(images, dims=[3]))).float().detach().cpu().numpy()
-        out = 0.5 * (out + codec.flip_back(hm_f, flip_index, shift=shift))
-    return out
+def _prediction(meta: dict[str, np.ndarray], i: int, coords: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """The evaluation record of crop ``i`` of a batch: its keypoints (x, y, score) and the crop's metadata."""
+    return {
+        "index": int(meta["index"][i]),
+        "image_id": int(meta["image_id"][i]),
+        "keypoints": np.concatenate([coords, scores[:, None]], axis=1),
+        "box_score": float(meta["score"][i]),
+        "area": float(meta["area"][i]),
+        "center": meta["center"][i].astype(np.float64),
+        "scale": meta["scale"][i].astype(np.float64),
+        "gt_joints": meta["joints"][i].astype(np.float64),
+        "head_size": float(meta["head_size"][i]),
+    }
 
 
 class TopdownTask:
@@ -187,48 +180,50 @@ class TopdownTask:
         return total, {"heatmap_mse": float(total.detach())}
 
     # ------------------------------------------------------------------------------------- evaluation
+    def estimator(self, model: nn.Module, device: torch.device | str = "cpu") -> PoseEstimator:
+        """The runtime's predictor over ``model`` with this config's eval codec, flip test and batch size."""
+        info = ModelInfo(
+            model_name=str(self.cfg.model.name or type(model).__name__),
+            task="topdown",
+            input_size=self.eval_codec.input_size,
+            normalisation="imagenet",
+            stride=self.data.heatmap_stride,
+            keypoints=self.spec.name,
+            codec=self.eval_codec.kind,
+        )
+        return PoseEstimator(
+            TorchNetwork(model, info, device),
+            info,
+            codec=self.eval_codec,
+            flip_test=self.eval_cfg.flip_test,
+            batch_size=self.eval_cfg.batch_size or self.cfg.train.batch_size,
+        )
+
     @torch.no_grad()
     def predict_dataset(
         self, model: nn.Module, dataset: TopdownDataset, *, device: torch.device, rank: int = 0, world_size: int = 1
     ) -> list[dict[str, Any]]:
-        """This rank's share (index % world_size == rank) of the dataset, predicted with flip test."""
+        """This rank's share (index % world_size == rank) of the dataset, predicted by :meth:`estimator`."""
         from torch.utils.data import DataLoader, Subset
 
         indices = list(range(rank, len(dataset), world_size))
         if not indices:
             return []
-        bs = self.eval_cfg.batch_size or self.cfg.train.batch_size
         loader = DataLoader(
             Subset(dataset, indices),
-            batch_size=bs,
+            batch_size=self.eval_cfg.batch_size or self.cfg.train.batch_size,
             shuffle=False,
             num_workers=self.cfg.train.workers,
             worker_init_fn=worker_init_fn if self.cfg.train.workers else None,
         )
         was_training = model.training
-        model.eval()
+        estimator = self.estimator(model, device)
         preds: list[dict[str, Any]] = []
-        codec = self.eval_codec
         try:
             for batch in progress_bar(loader, desc="validation", unit="batch"):
-                images = batch["image"].to(device, non_blocking=True)
-                hm = infer_heatmaps(model, images, codec, self.spec.flip_index, self.eval_cfg.flip_test)
                 meta = {k: (v.cpu().numpy() if torch.is_tensor(v) else np.asarray(v)) for k, v in batch["meta"].items()}
-                coords, maxvals = codec.decode(hm, meta["center"], meta["scale"])
-                for i in range(len(coords)):
-                    preds.append(
-                        {
-                            "index": int(meta["index"][i]),
-                            "image_id": int(meta["image_id"][i]),
-                            "keypoints": np.concatenate([coords[i], maxvals[i]], axis=1),
-                            "box_score": float(meta["score"][i]),
-                            "area": float(meta["area"][i]),
-                            "center": meta["center"][i].astype(np.float64),
-                            "scale": meta["scale"][i].astype(np.float64),
-                            "gt_joints": meta["joints"][i].astype(np.float64),
-                            "head_size": float(meta["head_size"][i]),
-                        }
-                    )
+                coords, scores = estimator.predict_crops(batch["image"].numpy(), meta["center"], meta["scale"])
+                preds.extend(_prediction(meta, i, coords[i], scores[i]) for i in range(len(coords)))
         finally:
             model.train(was_training)
         return preds
@@ -315,65 +310,4 @@ class TopdownTask:
         return metrics
 
 
-# ------------------------------------------------------------------------------------------ inference
-def predict_topdown(
-    model: nn.Module,
-    image_rgb_uint8: np.ndarray,
-    boxes_xywh: Sequence[Sequence[float]] | np.ndarray,
-    scores: Sequence[float] | None = None,
-    *,
-    codec: HeatmapCodec | str = "msra",
-    flip_test: bool = True,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-    flip_index: Sequence[int] | None = None,
-    in_vis_threshold: float = 0.2,
-) -> list[tuple[np.ndarray, float]]:
-    """Poses of the people in ``boxes_xywh`` of one RGB uint8 image: ``[(keypoints (K, 3), score), ...]``.
-
-    Keypoints are (x, y, confidence) in image pixels; ``score`` is the box score (1 when ``scores`` is None)
-    × the mean confidence of the joints above ``in_vis_threshold`` (the evaluation's rescoring). Boxes with a
-    non-positive width or height get all-zero keypoints and score 0. ``codec`` may be a :class:`HeatmapCodec`
-    or ``"msra"``/``"dark"`` (256×192 input). ``flip_index`` defaults to the COCO table.
-    """
-    if isinstance(codec, str):
-        codec = HeatmapCodec(kind=codec)
-    image = np.asarray(image_rgb_uint8)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise DataError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-    boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
-    box_scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(box_scores) != len(boxes):
-        raise DataError(f"{len(boxes)} boxes but {len(box_scores)} scores")
-    h, w = codec.input_size
-    flip_index = COCO.flip_index if flip_index is None else np.asarray(flip_index)
-    valid = [i for i, b in enumerate(boxes) if np.all(np.isfinite(b)) and b[2] > 0 and b[3] > 0]
-    k = len(flip_index)
-    results: list[tuple[np.ndarray, float]] = [(np.zeros((k, 3)), 0.0) for _ in range(len(boxes))]
-    if not valid:
-        return results
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(valid), batch_size):
-            chunk = valid[start : start + batch_size]
-            centers, scales, crops = [], [], []
-            for i in chunk:
-                c, s = box_to_center_scale(boxes[i], w / h)
-                crops.append(normalize_image(crop_image(image, get_affine_transform(c, s, 0.0, (w, h)), (w, h))))
-                centers.append(c)
-                scales.append(s)
-            batch = torch.from_numpy(np.stack(crops)).to(device)
-            with torch.no_grad():
-                hm = infer_heatmaps(model, batch, codec, flip_index, flip_test)
-            coords, maxvals = codec.decode(hm, np.stack(centers), np.stack(scales))
-            for j, i in enumerate(chunk):
-                kpts = np.concatenate([coords[j], maxvals[j]], axis=1)
-                results[i] = (kpts, rescore(kpts, box_scores[i], in_vis_threshold))
-    finally:
-        model.train(was_training)
-    return results
-
-
-__all__ = ["PIXEL_STD", "TopdownEvalConfig", "TopdownTask", "infer_heatmaps", "predict_topdown"]
+__all__ = ["TopdownEvalConfig", "TopdownTask"]

@@ -19,6 +19,10 @@ states of every rank, epoch, step, best metric and the CSV logs (rows written af
 dropped). Shuffling is a function of (seed, epoch), so with ``deterministic: true`` and ``workers: 0`` a
 resumed run ends with bit-identical weights to an uninterrupted one.
 
+``train.max_minutes`` bounds one invocation's wall time: the run stops at the end of the step that crosses the
+budget, and that (possibly cut short) epoch is treated as the last one -- evaluated, checkpointed, plotted -- so
+the output folder is as valid as a finished run's and ``--resume`` continues from it.
+
 A run is a :class:`TrainState` moved along by small steps, each callable (and tested) on its own::
 
     state = start_run(cfg, out_dir, resume)      # build_state, restore_state, open_outputs, attach_loader
@@ -195,10 +199,17 @@ class EpochShuffleSampler(Sampler[int]):
 
 def _worker_init(worker_id: int, task_init: Any = None) -> None:
     """Seed python's and numpy's global RNGs of a DataLoader worker from its torch seed (the loader's per-epoch
-    generator's base seed + worker id), then run the task's own ``worker_init_fn`` if it has one."""
+    generator's base seed + worker id), limit OpenCV to one thread (torch already runs one per worker), then run
+    the task's own ``worker_init_fn`` if it has one."""
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002
+    try:  # one OpenCV thread per worker: the workers are the parallelism, a pool each would oversubscribe the cores
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
     if task_init is not None:
         task_init(worker_id)
 
@@ -232,7 +243,10 @@ def build_train_loader(
         if t.workers > 0
         else None,
         generator=torch.Generator(),
-        persistent_workers=False,
+        # Workers stay alive between epochs (no respawn and no cold prefetch at each epoch start), except in
+        # deterministic runs: there, respawned workers re-seed from the per-epoch generator, which keeps each
+        # epoch's augmentations a function of (seed, epoch) and a resumed run identical to an uninterrupted one.
+        persistent_workers=t.workers > 0 and not t.deterministic,
     )
 
 
@@ -450,6 +464,8 @@ class TrainState:
     step_log: CsvLogger | None = None
     epoch_log: CsvLogger | None = None
     tb: TensorBoardWriter | None = None
+    deadline: float | None = None  # time.monotonic() at which train.max_minutes runs out (set by _train)
+    stopped_by_budget: bool = False  # the time budget ended the run: the current epoch is its last
 
     @property
     def main(self) -> bool:
@@ -485,13 +501,16 @@ def build_state(
     out = Path(out_dir) if out_dir is not None else default_output_dir(cfg)
     # The saved config names its own folder, so `edgepose train OUT/config.yaml --resume` continues in place.
     cfg = dataclasses.replace(cfg, output_dir=str(out.resolve()))
+    if cfg.model.pretrained:  # absolute, so the saved config.yaml still finds it from the output folder
+        pretrained = str(resolve_path(cfg, cfg.model.pretrained).resolve())
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=pretrained))
     configure_determinism(t.deterministic, device)
     seed_everything(t.seed + dist.rank)
     amp = t.amp and device.type == "cuda"
     task = build_task(cfg)
     model = task.build_model().to(device)
     if cfg.model.pretrained:
-        load_pretrained(model, resolve_path(cfg, cfg.model.pretrained), show=dist.is_main)
+        load_pretrained(model, cfg.model.pretrained, show=dist.is_main)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_set, val_set = task.train_dataset(), task.val_dataset()
@@ -635,6 +654,18 @@ def train_step(state: TrainState, batch: Any, lr: float) -> dict[str, float]:
     return {"loss": loss_value, **{k: float(v) for k, v in (terms or {}).items() if k != "loss"}}
 
 
+def budget_spent(state: TrainState) -> bool:
+    """Whether ``train.max_minutes`` has run out (rank 0's clock decides, so every rank stops at the same step)."""
+    if state.deadline is None:
+        return False
+    spent = time.monotonic() >= state.deadline
+    if state.dist.distributed:
+        flag = torch.tensor([1.0 if spent and state.main else 0.0], device=state.device)
+        torch.distributed.all_reduce(flag)
+        spent = flag.item() > 0
+    return spent
+
+
 def _log_steps(state: TrainState, lr: float, window: dict[str, list[float]]) -> None:
     row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "lr": lr}
     row.update({k: sum(v) / len(v) for k, v in window.items()})
@@ -676,6 +707,9 @@ def train_one_epoch(state: TrainState) -> EpochResult:
         if state.step % t.log_every == 0 and state.main:
             _log_steps(state, lr, window)
             window = {}
+        if budget_spent(state):
+            state.stopped_by_budget = True
+            break
         if n_steps >= state.steps_per_epoch:
             break
     if hasattr(bar, "close"):
@@ -688,6 +722,8 @@ def train_one_epoch(state: TrainState) -> EpochResult:
 def evaluation_due(state: TrainState) -> bool:
     """Evaluate after every ``eval_every``-th finished epoch and always after the last."""
     t = state.cfg.train
+    if state.stopped_by_budget:
+        return True
     return state.epoch == t.epochs or bool(t.eval_every and state.epoch % t.eval_every == 0)
 
 
@@ -734,7 +770,7 @@ def end_epoch(state: TrainState, result: EpochResult, metrics: Mapping[str, floa
     :func:`resolve_resume` then picks.
     """
     t, finished = state.cfg.train, state.epoch
-    is_last = finished == t.epochs
+    is_last = finished == t.epochs or state.stopped_by_budget
     rng_states = du.all_gather_object(capture_rng())
     if state.main:
         row = {"epoch": finished, "step": state.step, "lr": result.lr, "seconds": round(result.seconds, 3),
@@ -766,6 +802,8 @@ def finish_run(state: TrainState, seconds: float) -> None:
             "steps": state.step,
             "world_size": state.dist.world_size,
             "seconds_this_run": round(seconds, 2),
+            "max_minutes": state.cfg.train.max_minutes,
+            "stopped_by_time_budget": state.stopped_by_budget,
             "primary_metric": state.primary,
             "best": {"value": state.best, "epoch": state.best_epoch},
             "final": state.last_metrics,
@@ -798,9 +836,13 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
         f"{dist.world_size} process(es) on {state.device}{' with AMP' if state.amp else ''}; output: {state.out_dir}",
         state.main)  # fmt: skip
     started = time.time()
+    if t.max_minutes is not None:
+        state.deadline = time.monotonic() + 60.0 * t.max_minutes
+        say(f"time budget: training stops at the end of the step that passes {t.max_minutes:g} min, then "
+            "evaluates and saves as after a last epoch", state.main)  # fmt: skip
     current = state.epoch + 1
     try:
-        while state.epoch < t.epochs:
+        while state.epoch < t.epochs and not state.stopped_by_budget:
             current = state.epoch + 1
             result = train_one_epoch(state)
             metrics = evaluate(state) if evaluation_due(state) else {}
@@ -812,6 +854,9 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
     finally:
         if state.tb is not None:
             state.tb.close()
+    if state.stopped_by_budget:
+        say(f"time budget of {t.max_minutes:g} min reached: stopped after epoch {state.epoch}/{t.epochs} at step "
+            f"{state.step}; continue with --resume", state.main)  # fmt: skip
     finish_run(state, time.time() - started)
     return dict(state.last_metrics)
 

@@ -13,32 +13,19 @@ crossing limbs whose PAFs overwrite each other, a missing neck that splits a per
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgepose.codecs.paf import PafCodec, PafPoses
+from edgepose.codecs.paf import PafCodec, PafPoses, input_geometry
 from edgepose.data.coco import load_coco_keypoints
 from edgepose.errors import DataError
 from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints
 from edgepose.keypoints import coco_to_openpose
 
-
-def input_geometry(width: int, height: int, target_height: int, stride: int) -> tuple[int, int, int, int, float, float]:
-    """(in_h, in_w, padded_h, padded_w, sx, sy) of an image of ``width x height`` scaled to ``target_height``.
-
-    The input is ``round(width * s) x target_height`` with ``s = target_height / height`` (what ``cv2.resize``
-    makes of it), right/bottom-padded to multiples of ``stride``; ``sx, sy`` are the exact per-axis scales.
-    """
-    s = target_height / float(height)
-    in_w = max(1, round(width * s))
-    in_h = max(1, int(target_height))
-    padded_w = int(math.ceil(in_w / stride) * stride)
-    padded_h = int(math.ceil(in_h / stride) * stride)
-    return in_h, in_w, padded_h, padded_w, in_w / float(width), in_h / float(height)
+__all__ = ["input_geometry", "oracle_records", "poses_to_records", "run_bottomup_oracle"]
 
 
 def poses_to_records(image_id: int, poses: PafPoses, codec: PafCodec) -> list[dict[str, Any]]:

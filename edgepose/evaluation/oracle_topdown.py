@@ -3,7 +3,8 @@
 For every non-crowd person with at least one labelled keypoint, its ground-truth box is turned into a crop
 (:func:`~edgepose.geometry.box_to_center_scale`), its keypoints are mapped into the crop with the very
 function the dataset uses (:func:`~edgepose.geometry.joints_to_crop`), encoded by the codec into
-target heatmaps, decoded back by the same codec and back-projected to the image. The AP of these poses is the
+target heatmaps, decoded back by the same codec and back-projected to the image with the inverse affine the
+predictor uses (:func:`~edgepose.geometry.crop_to_image`). The AP of these poses is the
 best a perfect network could reach with this codec, input size and σ: the quantisation error of the codec.
 
 Scores are the mean heatmap maximum over the 17 joints (unlabelled joints score 0), with no NMS, unless
@@ -23,7 +24,7 @@ from edgepose.data.coco import load_coco_keypoints
 from edgepose.data.transforms import sanitize_box
 from edgepose.errors import DataError
 from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints, postprocess_instances
-from edgepose.geometry import PIXEL_STD, box_to_center_scale, joints_to_crop
+from edgepose.geometry import PIXEL_STD, box_to_center_scale, crop_to_image, joints_to_crop
 
 
 def oracle_instances(
@@ -61,16 +62,14 @@ def oracle_instances(
     instances: list[dict] = []
     for start in range(0, len(metas), batch):
         chunk = metas[start : start + batch]
-        coords, maxvals = codec.decode(
-            np.stack(targets[start : start + batch]),
-            np.stack([m["center"] for m in chunk]),
-            np.stack([m["scale"] for m in chunk]),
-        )
-        for m, xy, conf in zip(chunk, coords, maxvals):
+        keypoints, scores = codec.decode(np.stack(targets[start : start + batch]))
+        centers = np.stack([m["center"] for m in chunk])
+        coords = crop_to_image(keypoints, centers, np.stack([m["scale"] for m in chunk]), codec.input_size)
+        for m, xy, conf in zip(chunk, coords, scores):
             instances.append(
                 {
                     "image_id": m["image_id"],
-                    "keypoints": np.concatenate([xy, conf], axis=1),
+                    "keypoints": np.concatenate([xy, conf[:, None]], axis=1),
                     "box_score": 1.0,
                     "area": float(m["scale"][0] * m["scale"][1] * PIXEL_STD**2),
                 }

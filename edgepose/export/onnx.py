@@ -7,8 +7,12 @@
 * :class:`~edgepose.runtime.model_info.ModelInfo` goes into ``metadata_props`` so ``edgepose.runtime`` can
   pre-process and decode without torch or the training config.
 * The file is written atomically (a temporary file in the same folder, then ``os.replace``).
+* The exported graph is the *deployment graph* of :mod:`edgepose.export.deploy` (BN folded, Ghost/Smart
+  modules without concat-then-slice, GC blocks in their cheapest exact form; ``deploy=False`` exports the
+  training graph as it is), then slimmed with onnxslim when it is installed (``slim=None``, the default).
 * Parity: ONNX Runtime is run on a seeded random input (batch 2 when the batch is dynamic, and for bottom-up
-  models also a second, non-square size) and compared with PyTorch; the max abs difference is returned.
+  models also a second, non-square size) and compared with the *original* PyTorch network (not the rewritten
+  one), so the check covers the deployment rewrite too; the max abs difference is returned.
 
 Exporter: torch 2.13 ships the legacy TorchScript exporter (``dynamo=False``) and the ``torch.export`` one
 (``dynamo=True``, onnxscript). Both export every edgepose model offline; the TorchScript exporter is the
@@ -34,6 +38,7 @@ from torch import nn
 from edgepose import __version__
 from edgepose.config import temp_file_beside
 from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.export.deploy import DeployReport, deploy_model
 from edgepose.runtime.model_info import ModelInfo
 
 DEFAULT_OPSET = 17
@@ -49,6 +54,7 @@ class ExportResult:
     max_abs_output: float | None  # the PyTorch outputs' largest magnitude (the scale of the difference)
     info: ModelInfo
     slimmed: bool = False
+    deploy: DeployReport | None = None  # what the deployment rewrite changed (None: training graph exported)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +65,8 @@ class ExportResult:
             "model_name": self.info.model_name,
             "task": self.info.task,
             "input_size": list(self.info.input_size),
+            "slimmed": self.slimmed,
+            "deployment_graph": None if self.deploy is None else self.deploy.summary(),
         }
 
 
@@ -169,8 +177,9 @@ def export_onnx(
     input_size: tuple[int, int] | None = None,
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = True,
-    slim: bool = False,
+    slim: bool | None = None,
     check: bool = True,
+    deploy: bool = True,
     exporter: str = "torchscript",
     codec: str = "msra",
     log: Callable[[str], None] | None = None,
@@ -180,6 +189,8 @@ def export_onnx(
     The input size must be a positive multiple of the model's stride: a 127x95 top-down model would map its
     heatmaps back to the crop with a skewed scale, and the runtime rejects it, so it is refused here, before a
     file is written. ``log`` receives one line per stage (export, check, parity) for long exports.
+    ``deploy`` exports the deployment graph (:mod:`edgepose.export.deploy`); ``slim`` runs onnxslim (``None``:
+    when it is installed; ``True``: warn when it is not).
     """
     import onnx
 
@@ -209,15 +220,22 @@ def export_onnx(
     wrapper = _ExportWrapper(model, info.task).eval()
     example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     slimmed = False
+    report = None
     try:
         with _final_only(model) if info.task == "bottomup" else contextlib.nullcontext(), torch.no_grad():
+            exported = wrapper
+            if deploy:
+                deployed, report = deploy_model(model, example)
+                exported = _ExportWrapper(deployed, info.task).eval()
 
             def write(tmp: str) -> None:
                 nonlocal slimmed
-                say(f"exporting {info.model_name} ({info.task}, {h}x{w}) with the {exporter} exporter, opset {opset}")
+                graph = report.summary() if report is not None else "training graph"
+                say(f"exporting {info.model_name} ({info.task}, {h}x{w}) with the {exporter} exporter, opset {opset}; "
+                    f"{graph}")  # fmt: skip
                 try:
                     _torch_export(
-                        wrapper, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
+                        exported, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
                         output_names=output_names, exporter=exporter,
                     )  # fmt: skip
                 except EdgeposeError:
@@ -229,9 +247,8 @@ def export_onnx(
                         f"({type(exc).__name__}: {first[:300]})"
                     ) from exc
                 proto = onnx.load(tmp)
-                if slim:
-                    say("simplifying the graph (onnxslim)")
-                    proto, slimmed = _slim(proto)
+                if slim or slim is None:
+                    proto, slimmed = _slim(proto, warn=bool(slim))
                 info.attach(proto)
                 say("checking the ONNX graph")
                 onnx.checker.check_model(proto)
@@ -244,17 +261,20 @@ def export_onnx(
                 diff, scale = parity(wrapper, path, info, dynamic_batch=dynamic_batch, device=device)
     finally:
         model.train(was_training)
-    return ExportResult(path, output_names, diff, scale, info, slimmed)
+    return ExportResult(path, output_names, diff, scale, info, slimmed, report)
 
 
-def _slim(proto):
-    """Run onnxslim (constant folding, dead-node removal) if it is installed; warn and skip otherwise."""
+def _slim(proto, *, warn: bool = True):
+    """Run onnxslim (constant folding, dead-node removal, shape folding) if it is installed; skip otherwise
+    (with a warning when it was asked for explicitly). Metadata is re-attached by the caller."""
     try:
         import onnxslim
     except ImportError:
-        warnings.warn("onnxslim is not installed; exported without --slim (pip install onnxslim)", stacklevel=3)
+        if warn:
+            warnings.warn("onnxslim is not installed; exported without --slim (pip install onnxslim)", stacklevel=3)
         return proto, False
-    return onnxslim.slim(proto), True
+    with contextlib.redirect_stdout(io.StringIO()):
+        return onnxslim.slim(proto), True
 
 
 def parity(

@@ -195,7 +195,7 @@ def quantize_onnx(
     if max_images < 1:
         raise EdgeposeError(f"max_images must be >= 1, got {max_images}")
     model_path, out_path = Path(model_path), Path(out_path)
-    fp32 = OnnxNetwork(model_path, threads=None)
+    fp32 = OnnxNetwork(model_path, threads=None, backend="ort")  # never an INT8 sibling as the reference
     info = fp32.info
     already = quantized_ops(model_path)
     if already:
@@ -257,7 +257,7 @@ def quantize_onnx(
         os.replace(final, out_path)  # the temporary folder is beside out_path: an atomic rename
 
     say(f"comparing INT8 with fp32 on {len(images)} images")
-    int8 = OnnxNetwork(out_path)
+    int8 = OnnxNetwork(out_path, backend="ort")
     diffs_max, diffs_sum, count = 0.0, 0.0, 0
     for batch in batches:
         ref, got = fp32(batch), int8(batch)

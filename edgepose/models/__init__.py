@@ -1,9 +1,11 @@
 """Model constructors and ``build_model(name, **overrides)``.
 
-Every model is a plain function with keyword arguments (``flpn_sres50(gc=False, ratios=(2, 2, 2, 2))``);
-ablations are keyword overrides, the same keys in YAML (``model.overrides``) and on the command line
-(``--set gc=false``). ``build_model`` is a dictionary lookup, not a registry: the table below is the whole
-list of models. Constructors are imported lazily so that listing models stays cheap.
+Every model is a class whose keyword arguments are its options, and every name below is that class with some
+keywords fixed (``flpn_sres50 = variant(FLPN, ..., depth=50)``, :mod:`edgepose.models.variants`), called like a
+function: ``flpn_sres50(gc=False, ratios=(2, 2, 2, 2))``. Ablations are keyword overrides, the same keys in
+YAML (``model.overrides``) and on the command line (``--set gc=false``). ``build_model`` is a dictionary
+lookup, not a registry: the table below is the whole list of models. Constructors are imported lazily so
+that listing models stays cheap.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Building blocks shared by every network: conv+BN+act, Ghost/Smart module, SE, GC block.
+"""Building blocks shared by every network: conv+BN+act, Ghost/Smart module, SE, GC block, the residual
+tail and shortcut of every bottleneck, the Ghost-module bottleneck body FLPN's Smart and Ghost variants share,
+and the Kaiming/BN initialisation every trunk uses.
 
 The submodule names follow the official GhostNet code (``primary_conv``, ``cheap_operation``, ``conv_reduce``,
 ``conv_expand``) and GCNet/mmcv (``conv_mask``, ``channel_add_conv``) so that published state dicts map onto
@@ -161,3 +163,89 @@ class GCBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.channel_add_conv(self.spatial_pool(x))
+
+
+def init_conv_bn(module: nn.Module) -> None:
+    """ResNet/GhostNet init: Kaiming-normal (fan_out) conv weights, zero conv biases, BN γ=1 β=0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
+    """ResNet's shortcut: None (identity) if shapes agree, else 1×1 conv (stride) + BN (keys ``0``, ``1``)."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Shared tail of every ResNet-shaped bottleneck: optional GC on the branch, + shortcut, optional ReLU.
+
+    Subclasses build their branch, then call :meth:`_finish` so the GC/shortcut/activation order is written
+    once (GCNet places GC on the branch, before the add).
+    """
+
+    downsample: nn.Module | None
+    gc: nn.Module | None
+    post_add_relu: bool
+
+    def _finish(self, branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.gc is not None:
+            branch = self.gc(branch)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = branch + shortcut
+        return torch.relu(out) if self.post_add_relu else out
+
+
+class GhostModuleBottleneck(ResidualBlock):
+    """``Ghost(N_in→M, t, ReLU) → [DW3×3(M, stride) + BN (+ReLU)] → [SE(M)] → Ghost(M→N, t, linear) → [GC] → +``.
+
+    The body FLPN's Smart and Ghost bottlenecks share; children ``module1``, ``dwconv``, ``se``, ``module2``,
+    ``gc``, ``downsample``. The two differ only in the depth-wise layer, set by class attributes:
+    ``dw_always`` (Smart: every block has it; Ghost: only striding blocks) and ``dw_act`` (Smart: ReLU after
+    it; Ghost: linear), and in the default of ``post_add_relu`` (``None`` = :attr:`default_post_add_relu`).
+    """
+
+    dw_always = True
+    dw_act = True
+    default_post_add_relu = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        ratio: int = 2,
+        gc: bool = True,
+        se: bool = False,
+        post_add_relu: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.module1 = GhostModule(in_channels, mid_channels, ratio=ratio, relu=True)
+        has_dw = self.dw_always or stride > 1
+        self.dwconv = (
+            ConvBnAct(mid_channels, mid_channels, 3, stride, groups=mid_channels, act=self.dw_act) if has_dw else None
+        )
+        self.se = SqueezeExcite(mid_channels) if se else None
+        self.module2 = GhostModule(mid_channels, out_channels, ratio=ratio, relu=False)
+        self.gc = GCBlock(out_channels) if gc else None
+        self.downsample = projection(in_channels, out_channels, stride)
+        self.post_add_relu = self.default_post_add_relu if post_add_relu is None else post_add_relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module1(x)
+        if self.dwconv is not None:
+            out = self.dwconv(out)
+        if self.se is not None:
+            out = self.se(out)
+        return self._finish(self.module2(out), x)

@@ -22,22 +22,16 @@ parameter counts land on the paper's Table 8 rows (docs/models.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
 
-from edgepose.models.backbones.resnet import ResNetStem
-from edgepose.models.blocks import ConvBnAct, GCBlock, SmartModule, SqueezeExcite
-from edgepose.models.heads import (
-    DeconvHead,
-    TopDownHeatmapNet,
-    check_input_size,
-    check_num_keypoints,
-    init_head,
-    make_final,
-)
-from edgepose.models.variants import depth_variant
+from edgepose.models.blocks import GCBlock, GhostModuleBottleneck, ResidualBlock, SqueezeExcite, projection
+from edgepose.models.options import check_choice, check_depth, check_flag, check_int_tuple
+from edgepose.models.topdown import Stage, TopDownHeatmapNet, head_spec, make_layer
+from edgepose.models.variants import variant
 
 __all__ = [
     "BOTTLENECKS",
@@ -51,6 +45,7 @@ __all__ = [
     "flpn_sres101",
     "flpn_sres152",
     "make_layer",
+    "resnet_stages",
 ]
 
 DEPTHS: dict[int, tuple[int, int, int, int]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
@@ -62,35 +57,11 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
 
 
-def projection(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
-    """ResNet's shortcut: None (identity) if shapes agree, else 1×1 conv (stride) + BN (keys ``0``, ``1``)."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-        nn.BatchNorm2d(out_channels),
-    )
-
-
 def _gc(channels: int, enabled: bool) -> nn.Module | None:
     return GCBlock(channels) if enabled else None
 
 
-class _Residual(nn.Module):
-    """Shared tail of every bottleneck: optional GC on the branch, + shortcut, optional ReLU."""
-
-    downsample: nn.Module | None
-    gc: nn.Module | None
-
-    def _finish(self, branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.gc is not None:
-            branch = self.gc(branch)
-        shortcut = x if self.downsample is None else self.downsample(x)
-        out = branch + shortcut
-        return torch.relu(out) if self.post_add_relu else out
-
-
-class SmartBottleneck(_Residual):
+class SmartBottleneck(GhostModuleBottleneck):
     """FLPN's Smart bottleneck (SPEC A.1.3); children ``module1``, ``dwconv``, ``module2``, ``gc``, ``downsample``.
 
     Args:
@@ -101,37 +72,17 @@ class SmartBottleneck(_Residual):
         ratio: Smart-module ratio t (1/t of the outputs are "intrinsic" maps from a 1×1 conv).
         gc: GC block (ratio 1/16) after the second module, before the add.
         se: optional SE on the hidden maps after the depth-wise conv (not in the paper; off by default).
-        post_add_relu: ReLU after the residual add (ResNet/LPN); GhostNet has none.
+        post_add_relu: ReLU after the residual add (ResNet/LPN; the default here); GhostNet has none.
+
+    The depth-wise conv is in every block, with a ReLU after it.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        stride: int = 1,
-        ratio: int = 2,
-        gc: bool = True,
-        se: bool = False,
-        post_add_relu: bool = True,
-    ) -> None:
-        super().__init__()
-        self.module1 = SmartModule(in_channels, mid_channels, ratio=ratio, relu=True)
-        self.dwconv = ConvBnAct(mid_channels, mid_channels, 3, stride, groups=mid_channels, act=True)
-        self.se = SqueezeExcite(mid_channels) if se else None
-        self.module2 = SmartModule(mid_channels, out_channels, ratio=ratio, relu=False)
-        self.gc = _gc(out_channels, gc)
-        self.downsample = projection(in_channels, out_channels, stride)
-        self.post_add_relu = post_add_relu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.dwconv(self.module1(x))
-        if self.se is not None:
-            out = self.se(out)
-        return self._finish(self.module2(out), x)
+    dw_always = True
+    dw_act = True
+    default_post_add_relu = True
 
 
-class GhostBottleneck(_Residual):
+class GhostBottleneck(GhostModuleBottleneck):
     """GhostNet's bottleneck in FLPN's ResNet-shaped stages (paper Table 8, "Ours w/ ghost bottleneck").
 
     ``GhostModule(N_in→M, t, ReLU) → [DW3×3(M, stride 2) + BN, only when the block strides] → [SE(M)] →
@@ -141,38 +92,12 @@ class GhostBottleneck(_Residual):
     figure has no SE in its bottleneck), which lands on the paper's 10.1594M (ours 10.05M, A.1.6 reading).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        stride: int = 1,
-        ratio: int = 2,
-        gc: bool = True,
-        se: bool = False,
-        post_add_relu: bool = False,
-    ) -> None:
-        super().__init__()
-        self.module1 = SmartModule(in_channels, mid_channels, ratio=ratio, relu=True)
-        self.dwconv = (
-            ConvBnAct(mid_channels, mid_channels, 3, stride, groups=mid_channels, act=False) if stride > 1 else None
-        )
-        self.se = SqueezeExcite(mid_channels) if se else None
-        self.module2 = SmartModule(mid_channels, out_channels, ratio=ratio, relu=False)
-        self.gc = _gc(out_channels, gc)
-        self.downsample = projection(in_channels, out_channels, stride)
-        self.post_add_relu = post_add_relu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.module1(x)
-        if self.dwconv is not None:
-            out = self.dwconv(out)
-        if self.se is not None:
-            out = self.se(out)
-        return self._finish(self.module2(out), x)
+    dw_always = False
+    dw_act = False
+    default_post_add_relu = False
 
 
-class StandardBottleneck(_Residual):
+class StandardBottleneck(ResidualBlock):
     """ResNet's bottleneck 1×1 → 3×3 (stride) → 1×1, BN after each, with optional GC/SE.
 
     Keys match torchvision's ``Bottleneck`` (``conv1..conv3``, ``bn1..bn3``, ``downsample.0/.1``), so ImageNet
@@ -212,7 +137,7 @@ class StandardBottleneck(_Residual):
         return self._finish(self.bn3(self.conv3(out)), x)
 
 
-class MobileNetV3Bottleneck(_Residual):
+class MobileNetV3Bottleneck(ResidualBlock):
     """MobileNetV3's block in FLPN's stages (paper Table 8, "Ours w/ mobilenet-v3 bottleneck").
 
     ``1×1(N_in→M) + BN + h-swish → DW3×3(M, stride) + BN + h-swish → [SE(M, 1/4, hard-sigmoid)] → 1×1(M→N) + BN
@@ -221,7 +146,13 @@ class MobileNetV3Bottleneck(_Residual):
     no post-add activation (linear bottleneck); ResNet projection shortcut where shapes change. With GC kept
     and no SE (the defaults) SResNet-50 has 14.85M parameters against the paper's 14.7798M; with SE instead of
     GC 12.93M, with both 15.48M.
+
+    The activation is the class attribute ``act_layer`` (LPN's bottleneck is this block with ReLU and a
+    post-add ReLU, :class:`edgepose.models.lpn.LightweightBottleneck`).
     """
+
+    act_layer: type[nn.Module] = nn.Hardswish
+    default_post_add_relu = False
 
     def __init__(
         self,
@@ -232,21 +163,21 @@ class MobileNetV3Bottleneck(_Residual):
         ratio: int = 1,
         gc: bool = True,
         se: bool = False,
-        post_add_relu: bool = False,
+        post_add_relu: bool | None = None,
     ) -> None:
         super().__init__()
-        del ratio
+        del ratio  # no Ghost modules here; accepted so every bottleneck has one signature
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_channels)
         self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride, 1, groups=mid_channels, bias=False)
         self.bn2 = nn.BatchNorm2d(mid_channels)
-        self.act = nn.Hardswish(inplace=True)
+        self.act = self.act_layer(inplace=True)
         self.se = SqueezeExcite(mid_channels) if se else None
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.gc = _gc(out_channels, gc)
         self.downsample = projection(in_channels, out_channels, stride)
-        self.post_add_relu = post_add_relu
+        self.post_add_relu = self.default_post_add_relu if post_add_relu is None else post_add_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act(self.bn1(self.conv1(x)))
@@ -271,67 +202,24 @@ _BOTTLENECK_DEFAULTS: dict[str, dict[str, bool]] = {
     "mobilenetv3": {"gc": True, "se": False, "post_add_relu": False},
 }
 
-BlockFactory = Callable[[int, int, int, int], nn.Module]
+
+def resnet_stages(
+    block: type[nn.Module] | partial,
+    blocks: Sequence[int],
+    widths: Sequence[int] = STAGE_WIDTHS,
+    expansion: int = EXPANSION,
+    strides: Sequence[int] = (1, 2, 2, 2),
+) -> list[Stage]:
+    """The ResNet stage table: stage i has ``blocks[i]`` blocks of hidden width ``widths[i]``, output
+    ``expansion × widths[i]`` and stride ``strides[i]``, every block made by ``block(in, mid, out, stride)``."""
+    return [Stage(n, m, m * expansion, s, block) for n, m, s in zip(blocks, widths, strides)]
 
 
-def make_layer(block: BlockFactory, in_channels: int, mid: int, out: int, blocks: int, stride: int) -> nn.Sequential:
-    """``blocks`` bottlenecks ``block(in, mid, out, stride)``; only the first one strides / projects."""
-    layers = [block(in_channels, mid, out, stride)]
-    layers += [block(out, mid, out, 1) for _ in range(1, blocks)]
-    return nn.Sequential(*layers)
-
-
-def init_trunk(module: nn.Module) -> None:
-    """ResNet init for a trunk: Kaiming-normal (fan_out) convs, BN γ=1 β=0; GC blocks back to identity."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-    for m in module.modules():
-        if isinstance(m, GCBlock):
-            m.reset_parameters()  # conv_mask Kaiming fan_in, last channel_add conv zero (identity at start)
-
-
-def _check_choice(key: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return str(value)
-
-
-def _check_flag(key: str, value: object) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def _check_ratios(ratios: Sequence[int]) -> tuple[int, int, int, int]:
-    try:
-        values = tuple(ratios)
-    except TypeError:
-        values = ()
-    if len(values) != 4 or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in values):
-        raise ValueError(f"ratios must be 4 positive integers (one Smart-module ratio t per stage), got {ratios!r}")
-    return values  # type: ignore[return-value]
-
-
-def _check_positive_int(key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_blocks(blocks: Sequence[int]) -> tuple[int, int, int, int]:
-    try:
-        values = tuple(blocks)
-    except TypeError:
-        values = ()
-    if len(values) != 4 or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in values):
-        raise ValueError(f"blocks must be 4 positive integers (bottlenecks per stage), got {blocks!r}")
-    return values  # type: ignore[return-value]
+def _bottleneck_options(bottleneck: str, gc: object, se: object, post_add_relu: object) -> dict[str, bool]:
+    """gc / se / post_add_relu with ``None`` replaced by the bottleneck's own default."""
+    opts = {"gc": gc, "se": se, "post_add_relu": post_add_relu}
+    defaults = _BOTTLENECK_DEFAULTS[bottleneck]
+    return {k: defaults[k] if check_flag(k, v) is None else bool(v) for k, v in opts.items()}
 
 
 def _scaled_widths(width: float) -> tuple[int, tuple[int, ...]]:
@@ -345,6 +233,17 @@ def _scaled_widths(width: float) -> tuple[int, tuple[int, ...]]:
         return max(8, round(c * width / 8) * 8)
 
     return scale(64), tuple(scale(m) for m in STAGE_WIDTHS)
+
+
+def _flpn_stages(
+    bottleneck: str, ratios: Sequence[int], blocks: Sequence[int], widths: Sequence[int], opts: dict[str, bool]
+) -> list[Stage]:
+    """FLPN's table: ResNet stages whose blocks carry the stage's Smart ratio t."""
+    block_cls = BOTTLENECKS[bottleneck]
+    return [
+        Stage(n, m, m * EXPANSION, s, partial(block_cls, ratio=t, **opts))
+        for n, m, s, t in zip(blocks, widths, (1, 2, 2, 2), ratios)
+    ]
 
 
 class FLPN(TopDownHeatmapNet):
@@ -389,54 +288,19 @@ class FLPN(TopDownHeatmapNet):
         blocks: Sequence[int] | None = None,
         width: float = 1.0,
     ) -> None:
-        if depth not in DEPTHS:
-            raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
-        check_input_size(input_size)  # fail before building the layers
-        check_num_keypoints(num_keypoints)
-        bottleneck = _check_choice("bottleneck", bottleneck, tuple(BOTTLENECKS))
-        stem = _check_choice("stem", stem, ResNetStem.KINDS)
-        head = _check_choice("head", head, ("group_deconv", "deconv"))
-        ratios = _check_ratios(ratios)
-        deconv_channels = _check_positive_int("deconv_channels", deconv_channels)
-        if isinstance(num_deconv_layers, bool) or not isinstance(num_deconv_layers, int) or num_deconv_layers < 0:
-            raise ValueError(f"num_deconv_layers must be a non-negative integer, got {num_deconv_layers!r}")
-        stage_blocks = DEPTHS[depth] if blocks is None else _check_blocks(blocks)
+        check_depth(depth, DEPTHS)
+        bottleneck = check_choice("bottleneck", bottleneck, tuple(BOTTLENECKS))
+        ratios = check_int_tuple("ratios", ratios, 4, "one Smart-module ratio t per stage")
+        stage_blocks = DEPTHS[depth] if blocks is None else check_int_tuple("blocks", blocks, 4, "blocks per stage")
         stem_width, stage_widths = _scaled_widths(width)
-        defaults = _BOTTLENECK_DEFAULTS[bottleneck]
-        opts = {
-            "gc": _check_flag("gc", gc),
-            "se": _check_flag("se", se),
-            "post_add_relu": _check_flag("post_add_relu", post_add_relu),
-        }
-        opts = {k: defaults[k] if v is None else v for k, v in opts.items()}
-        _check_flag("head_pointwise", head_pointwise)
-        block_cls = BOTTLENECKS[bottleneck]
-
-        stem_module = ResNetStem(stem, out_channels=stem_width)
-        layers = []
-        in_channels = stem_module.out_channels
-        for i, (mid, n_blocks, ratio) in enumerate(zip(stage_widths, stage_blocks, ratios)):
-            out = mid * EXPANSION
-
-            def factory(cin: int, m: int, cout: int, s: int, _ratio: int = ratio) -> nn.Module:
-                return block_cls(cin, m, cout, s, ratio=_ratio, **opts)
-
-            layers.append(make_layer(factory, in_channels, mid, out, n_blocks, stride=1 if i == 0 else 2))
-            in_channels = out
-        head_module = DeconvHead(
-            in_channels, deconv_channels, num_deconv_layers, grouped=head == "group_deconv", pointwise=head_pointwise
-        )
-        if 32 % head_module.upsample:
-            raise ValueError(f"num_deconv_layers={num_deconv_layers} up-samples past the input resolution")
-        final = make_final(head_module.out_channels, num_keypoints, final_conv_kernel)
+        opts = _bottleneck_options(bottleneck, gc, se, post_add_relu)
         super().__init__(
-            stem=stem_module,
-            layers=layers,
-            head=head_module,
-            final=final,
+            stem=stem,
+            stem_width=stem_width,
+            stages=_flpn_stages(bottleneck, ratios, stage_blocks, stage_widths, opts),
+            head=head_spec(head, deconv_channels, num_deconv_layers, head_pointwise, final_conv_kernel),
             num_keypoints=num_keypoints,
             input_size=input_size,
-            stride=32 // head_module.upsample,
         )
         self.depth = depth
         self.bottleneck = bottleneck
@@ -447,25 +311,25 @@ class FLPN(TopDownHeatmapNet):
         }  # fmt: skip
         if blocks is not None or width != 1.0:  # reduced (quickstart/edge) variants only: paper configs unchanged
             self.config.update(blocks=tuple(stage_blocks), width=width)
-        for part in (self.stem, self.layer1, self.layer2, self.layer3, self.layer4):
-            init_trunk(part)
-        init_head(self.head, self.final)
 
 
-flpn_sres50 = depth_variant(
-    FLPN, 50, "flpn_sres50",
+flpn_sres50 = variant(
+    FLPN, "flpn_sres50",
     """FLPN with SResNet-50 ([3, 4, 6, 3]): 10.08M params, 1.258 GMACs at 256×192 (paper 10.19M / 1.26G).
 
     MPII: ``flpn_sres50(num_keypoints=16, input_size=(256, 256))``. Ablations: see :class:`FLPN` and
     docs/models.md. ``blocks`` / ``width`` give reduced SResNets for CPU budgets (``edgepose quickstart`` uses
     ``blocks=(1, 1, 1, 1), width=0.5``); they are quickstart/edge options, not the paper's models.
     """,
+    depth=50,
 )  # fmt: skip
-flpn_sres101 = depth_variant(
-    FLPN, 101, "flpn_sres101",
+flpn_sres101 = variant(
+    FLPN, "flpn_sres101",
     "FLPN with SResNet-101 ([3, 4, 23, 3]): 16.99M params, 2.15 GMACs at 256×192 (paper 17.0M / 2.0G).",
+    depth=101,
 )  # fmt: skip
-flpn_sres152 = depth_variant(
-    FLPN, 152, "flpn_sres152",
+flpn_sres152 = variant(
+    FLPN, "flpn_sres152",
     "FLPN with SResNet-152 ([3, 8, 36, 3]): 22.51M params, 2.90 GMACs at 256×192 (paper 22.5M / 2.8G).",
+    depth=152,
 )  # fmt: skip

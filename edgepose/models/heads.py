@@ -11,9 +11,8 @@
 :func:`init_head` is the SimpleBaseline/HRNet/LPN ``init_weights`` for the head (SPEC A.1.7): deconv and conv
 weights N(0, 0.001), BN γ=1 β=0, final conv bias 0.
 
-:class:`TopDownHeatmapNet` is what every top-down model in edgepose is: ``stem → layer1..layer4 → head →
-final``, K heatmaps at stride 4, with ``task``, ``num_keypoints``, ``input_size``, ``stride`` attributes and a
-``parts()`` mapping used by the complexity report.
+The network that puts a stem, four stages and this head together is
+:class:`edgepose.models.topdown.TopDownHeatmapNet`.
 """
 
 from __future__ import annotations
@@ -21,13 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 __all__ = [
     "PART_NAMES",
     "DeconvHead",
-    "TopDownHeatmapNet",
     "check_input_size",
     "check_num_keypoints",
     "init_head",
@@ -138,63 +135,3 @@ def check_num_keypoints(num_keypoints: int) -> int:
     if isinstance(num_keypoints, bool) or not isinstance(num_keypoints, int) or num_keypoints < 1:
         raise ValueError(f"num_keypoints must be a positive integer, got {num_keypoints!r}")
     return num_keypoints
-
-
-class TopDownHeatmapNet(nn.Module):
-    """``stem → layer1 → layer2 → layer3 → layer4 → head → final``: K heatmaps per person crop.
-
-    Attributes: ``task = "topdown"``, ``num_keypoints`` (K), ``input_size`` ((H, W) the model was configured
-    for; informational, any size divisible by the trunk stride works), ``stride`` (input pixels per heatmap
-    pixel, 4 for every model here). ``parts()`` maps ``PART_NAMES`` to the submodules, for per-part
-    complexity reports.
-
-    All tensors are handled with ``reshape``/``cat``/slicing only, so channels_last inputs and weights work
-    (``model.to(memory_format=torch.channels_last)``), which is the fast path of PyTorch's CPU convolutions.
-    """
-
-    task = "topdown"
-
-    def __init__(
-        self,
-        *,
-        stem: nn.Module,
-        layers: Sequence[nn.Module],
-        head: nn.Module,
-        final: nn.Module,
-        num_keypoints: int,
-        input_size: Sequence[int],
-        stride: int,
-    ) -> None:
-        super().__init__()
-        if len(layers) != 4:
-            raise ValueError(f"a top-down trunk has 4 stages, got {len(layers)}")
-        self.stem = stem
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.head = head
-        self.final = final
-        self.num_keypoints = check_num_keypoints(num_keypoints)
-        self.input_size = check_input_size(input_size)
-        self.stride = int(stride)
-
-    @property
-    def heatmap_size(self) -> tuple[int, int]:
-        """(H, W) of the heatmaps at ``input_size``."""
-        h, w = self.input_size
-        return h // self.stride, w // self.stride
-
-    def parts(self) -> dict[str, nn.Module]:
-        """``{"stem", "layer1", ..., "layer4", "head", "final"}`` → submodule (forward order)."""
-        return {name: getattr(self, name) for name in PART_NAMES}
-
-    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every part's output, keyed like ``parts()``."""
-        out: dict[str, torch.Tensor] = {}
-        for name in PART_NAMES:
-            x = out[name] = getattr(self, name)(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised RGB crops → (B, K, H/stride, W/stride) heatmaps."""
-        x = self.stem(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.final(self.head(x))

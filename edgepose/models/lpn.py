@@ -19,60 +19,27 @@ At 256×192: LPN-50/101/152 have 2.911 / 5.354 / 7.378M parameters and 1.008 / 1
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-import torch
 from torch import nn
 
-from edgepose.models.backbones.resnet import ResNetStem
-from edgepose.models.blocks import GCBlock
-from edgepose.models.flpn import (
-    DEPTHS,
-    STAGE_WIDTHS,
-    _check_choice,
-    _check_flag,
-    _check_positive_int,
-    init_trunk,
-    make_layer,
-    projection,
-)
-from edgepose.models.heads import (
-    DeconvHead,
-    TopDownHeatmapNet,
-    check_input_size,
-    check_num_keypoints,
-    init_head,
-    make_final,
-)
-from edgepose.models.variants import depth_variant
+from edgepose.models.flpn import DEPTHS, MobileNetV3Bottleneck, resnet_stages
+from edgepose.models.options import check_depth, check_flag
+from edgepose.models.topdown import TopDownHeatmapNet, head_spec
+from edgepose.models.variants import variant
 
 __all__ = ["LPN", "LightweightBottleneck", "lpn50", "lpn101", "lpn152"]
 
 
-class LightweightBottleneck(nn.Module):
-    """LPN's bottleneck: 1×1 → depth-wise 3×3 (stride) → 1×1, BN after each, GC, + shortcut, ReLU."""
+class LightweightBottleneck(MobileNetV3Bottleneck):
+    """LPN's bottleneck: 1×1 → depth-wise 3×3 (stride) → 1×1, BN after each, GC, + shortcut, ReLU.
 
-    def __init__(
-        self, in_channels: int, mid_channels: int, out_channels: int, stride: int = 1, gc: bool = True
-    ) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(mid_channels)
-        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride, 1, groups=mid_channels, bias=False)
-        self.bn2 = nn.BatchNorm2d(mid_channels)
-        self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.gc = GCBlock(out_channels) if gc else None
-        self.downsample = projection(in_channels, out_channels, stride)
+    FLPN's MobileNetV3 block with ReLU instead of h-swish and a ReLU after the add (keys ``conv1..conv3``,
+    ``bn1..bn3``, ``gc``, ``downsample``).
+    """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.gc is not None:
-            out = self.gc(out)
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + shortcut)
+    act_layer = nn.ReLU
+    default_post_add_relu = True
 
 
 class LPN(TopDownHeatmapNet):
@@ -97,50 +64,23 @@ class LPN(TopDownHeatmapNet):
         head_pointwise: bool = True,
         final_conv_kernel: int = 1,
     ) -> None:
-        if depth not in DEPTHS:
-            raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth!r}")
-        check_input_size(input_size)  # fail before building the layers
-        check_num_keypoints(num_keypoints)
-        head = _check_choice("head", head, ("group_deconv", "deconv"))
-        deconv_channels = _check_positive_int("deconv_channels", deconv_channels)
-        _check_flag("gc", gc)
-        _check_flag("head_pointwise", head_pointwise)
-        if num_deconv_layers not in (0, 1, 2, 3, 4) or isinstance(num_deconv_layers, bool):
-            raise ValueError(f"num_deconv_layers must be an integer in 0..4, got {num_deconv_layers!r}")
-
-        def block(cin: int, mid: int, cout: int, stride: int) -> LightweightBottleneck:
-            return LightweightBottleneck(cin, mid, cout, stride, gc=bool(gc))
-
-        stem_module = ResNetStem("maxpool")
-        layers, in_channels = [], stem_module.out_channels
-        for width, blocks, stride in zip(STAGE_WIDTHS, DEPTHS[depth], (1, 2, 2, 1)):
-            layers.append(make_layer(block, in_channels, width, width, blocks, stride=stride))
-            in_channels = width
-        head_module = DeconvHead(
-            in_channels, deconv_channels, num_deconv_layers, grouped=head == "group_deconv", pointwise=head_pointwise
-        )
+        check_depth(depth, DEPTHS)
+        check_flag("gc", gc)
+        block = partial(LightweightBottleneck, gc=bool(gc))
         super().__init__(
-            stem=stem_module,
-            layers=layers,
-            head=head_module,
-            final=make_final(head_module.out_channels, num_keypoints, final_conv_kernel),
+            stem="maxpool",
+            stages=resnet_stages(block, DEPTHS[depth], expansion=1, strides=(1, 2, 2, 1)),
+            head=head_spec(head, deconv_channels, num_deconv_layers, head_pointwise, final_conv_kernel),
             num_keypoints=num_keypoints,
             input_size=input_size,
-            stride=16 // head_module.upsample,
         )
         self.depth = depth
-        for part in (self.stem, self.layer1, self.layer2, self.layer3, self.layer4):
-            init_trunk(part)
-        init_head(self.head, self.final)
 
 
-lpn50 = depth_variant(
-    LPN, 50, "lpn50",
-    "LPN-50: 2.911M params, 1.008 HR-1024 GFLOPs at 256×192 (paper 2.9M / 1.0G).",
-)  # fmt: skip
-lpn101 = depth_variant(
-    LPN, 101, "lpn101", "LPN-101: 5.354M params, 1.414 HR-1024 GFLOPs at 256×192 (paper 5.3M / 1.4G)."
+lpn50 = variant(LPN, "lpn50", "LPN-50: 2.911M params, 1.008 HR-1024 GFLOPs at 256×192 (paper 2.9M / 1.0G).", depth=50)
+lpn101 = variant(
+    LPN, "lpn101", "LPN-101: 5.354M params, 1.414 HR-1024 GFLOPs at 256×192 (paper 5.3M / 1.4G).", depth=101
 )
-lpn152 = depth_variant(
-    LPN, 152, "lpn152", "LPN-152: 7.378M params, 1.823 HR-1024 GFLOPs at 256×192 (paper 7.4M / 1.8G)."
+lpn152 = variant(
+    LPN, "lpn152", "LPN-152: 7.378M params, 1.823 HR-1024 GFLOPs at 256×192 (paper 7.4M / 1.8G).", depth=152
 )

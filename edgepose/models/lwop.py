@@ -16,20 +16,19 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS
 from edgepose.models.backbones.mobilenet import MobileNetV1Dilated
+from edgepose.models.bottomup import BottomUpPafNet
 from edgepose.models.openpose_blocks import Cpm, InitialStage, RefinementStage
+from edgepose.models.variants import variant
+
+__all__ = ["LightweightOpenPose", "lwop_mobilenet"]
 
 
-class LightweightOpenPose(nn.Module):
+class LightweightOpenPose(BottomUpPafNet):
     """MobileNetV1 (dilated) → Cpm → InitialStage → ``num_refinement_stages`` × RefinementStage."""
 
-    task = "bottomup"
-    stride = 8
-    input_size = (368, 368)
-    input_normalization = "openpose"
-    num_heatmaps = NUM_OPENPOSE_HEATMAPS
-    num_pafs = NUM_OPENPOSE_PAFS
+    loss_family = "openpose"
+    stage_outputs = ("heat", "paf")
 
     def __init__(
         self,
@@ -52,17 +51,6 @@ class LightweightOpenPose(nn.Module):
         self.final_only = final_only
 
     # -------------------------------------------------------------------------------------------- info
-    @property
-    def output_names(self) -> list[str]:
-        if self.final_only:
-            return ["heatmaps", "pafs"]
-        return [f"{kind}{k}" for k in range(self.num_stages) for kind in ("heat", "paf")]
-
-    def set_final_only(self, flag: bool = True) -> LightweightOpenPose:
-        """Return only the last stage's [heatmaps, pafs] (inference / ONNX export)."""
-        self.final_only = bool(flag)
-        return self
-
     def parts(self) -> OrderedDict[str, nn.Module]:
         parts: OrderedDict[str, nn.Module] = OrderedDict(
             [("backbone", self.backbone), ("cpm", self.cpm), ("initial", self.initial_stage)]
@@ -80,8 +68,8 @@ class LightweightOpenPose(nn.Module):
         return outputs[-2:] if self.final_only else outputs
 
 
-def lwop_mobilenet(
-    num_refinement_stages: int = 1, channels: int = 128, initial_head_width: int = 512, final_only: bool = False
-) -> LightweightOpenPose:
-    """Lightweight OpenPose with ``num_refinement_stages`` refinement stages (LWOP's default and paper: 1)."""
-    return LightweightOpenPose(num_refinement_stages, channels, initial_head_width, final_only)
+lwop_mobilenet = variant(
+    LightweightOpenPose,
+    "lwop_mobilenet",
+    "Lightweight OpenPose with ``num_refinement_stages`` refinement stages (LWOP's default and paper: 1).",
+)

@@ -11,7 +11,7 @@ stages, as the table intends. Everything after the backbone is :class:`Lightweig
 from __future__ import annotations
 
 from edgepose.models.lwop import LightweightOpenPose
-from edgepose.models.variants import depth_variant
+from edgepose.models.variants import variant
 
 __all__ = ["LightweightOpenPoseResNet", "lwop_resnet18", "lwop_resnet50"]
 
@@ -31,20 +31,20 @@ class LightweightOpenPoseResNet(LightweightOpenPose):
         final_only: bool = False,
         backbone_weights: str | None = None,
     ) -> None:
-        from edgepose.models.xfuse import ResNetStride8, _load_resnet_weights
+        from edgepose.models.xfuse import resnet_stride8_backbone
 
         super().__init__(num_refinement_stages, channels, initial_head_width, final_only)
-        self.backbone = ResNetStride8(depth, out_channels=512)  # replaces MobileNetV1 (Cpm still takes 512 channels)
-        if backbone_weights:
-            _load_resnet_weights(self.backbone, backbone_weights)
+        self.backbone = resnet_stride8_backbone(depth, backbone_weights)  # replaces MobileNetV1 (Cpm takes 512)
         self.depth = depth
 
 
-lwop_resnet18 = depth_variant(
-    LightweightOpenPoseResNet, 18, "lwop_resnet18",
+lwop_resnet18 = variant(
+    LightweightOpenPoseResNet, "lwop_resnet18",
     "Lightweight OpenPose stages on a stride-8 ResNet-18 + 1×1 → 512 (cross-fusion paper Table 2: 38.4 AP).",
+    depth=18,
 )  # fmt: skip
-lwop_resnet50 = depth_variant(
-    LightweightOpenPoseResNet, 50, "lwop_resnet50",
+lwop_resnet50 = variant(
+    LightweightOpenPoseResNet, "lwop_resnet50",
     "Lightweight OpenPose stages on a stride-8 ResNet-50 + 1×1 (2048) → 512 (cross-fusion paper Table 2: 35.2 AP).",
+    depth=50,
 )  # fmt: skip

@@ -1,8 +1,10 @@
-"""Per-depth constructors (``flpn_sres50``, ``lpn101``, ...) from one class, without repeating its arguments.
+"""The one constructor style of every model: ``name = variant(ModelClass, "name", doc, depth=50)``.
 
-``build_model`` validates override keys against a constructor's signature, so every constructor must expose
-the class's keyword arguments. Rather than copy the same keyword list into each depth's function, a variant
-is ``cls(depth=depth, **overrides)`` carrying the class's signature minus ``depth``.
+Each model is a class whose keyword arguments are its options; each name in ``MODEL_TABLE`` is that class
+with some of them fixed (``flpn_sres101`` is ``FLPN`` with ``depth=101``; ``lwop_mobilenet`` is
+``LightweightOpenPose`` with nothing fixed). ``build_model`` validates override keys against a constructor's
+signature, so a variant carries the class's signature minus the fixed keys: the options are written once, in
+the class, and ``edgepose models`` lists them from there.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+__all__ = ["variant"]
+
 M = TypeVar("M", bound=nn.Module)
 
 
-def depth_variant(cls: type[M], depth: int, name: str, doc: str) -> Callable[..., M]:
-    """Constructor ``name(**overrides) -> cls(depth=depth, **overrides)`` with ``cls``'s keywords as signature."""
+def variant(cls: type[M], name: str, doc: str, **fixed: Any) -> Callable[..., M]:
+    """Constructor ``name(**overrides) -> cls(**fixed, **overrides)`` with ``cls``'s keywords (minus ``fixed``)."""
 
     def constructor(**overrides: Any) -> M:
-        if "depth" in overrides:
-            raise TypeError(f"{name}() fixes depth={depth}; use another constructor for another depth")
-        return cls(depth=depth, **overrides)
+        clash = sorted(set(fixed) & set(overrides))
+        if clash:
+            fixed_text = ", ".join(f"{k}={fixed[k]!r}" for k in clash)
+            raise TypeError(f"{name}() fixes {fixed_text}; use another constructor for another {clash[0]}")
+        return cls(**fixed, **overrides)
 
     sig = inspect.signature(cls)
     constructor.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in sig.parameters.values() if p.name != "depth"], return_annotation=cls
+        parameters=[p for p in sig.parameters.values() if p.name not in fixed], return_annotation=cls
     )
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = doc

@@ -37,7 +37,9 @@ from edgepose.errors import CheckpointError
 from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS
 from edgepose.models.backbones.ghostnet import GHOST_READINGS, ghostnet_pose_backbone, load_backbone_weights
 from edgepose.models.blocks import ConvBnAct
+from edgepose.models.bottomup import BottomUpPafNet
 from edgepose.models.openpose_blocks import Cpm, PredictionHead, conv, refinement_blocks
+from edgepose.models.variants import variant
 
 RESIDUAL_MODES = ("cross", "same")
 SUBTRACT_MODES = ("preserve", "align")
@@ -123,15 +125,14 @@ class CrossFusionStage(nn.Module):
         return f_next, b_h, b_p, outputs
 
 
-class CrossFusionNet(nn.Module):
-    """backbone (stride 8, ``backbone_channels``) → Cpm (→ ``channels``) → ``stages`` cross-fusion stages."""
+class CrossFusionNet(BottomUpPafNet):
+    """backbone (stride 8, ``backbone_channels``) → Cpm (→ ``channels``) → ``stages`` cross-fusion stages.
 
-    task = "bottomup"
-    stride = 8
-    input_size = (368, 368)
-    input_normalization = "openpose"
-    num_heatmaps = NUM_OPENPOSE_HEATMAPS
-    num_pafs = NUM_OPENPOSE_PAFS
+    The network around any backbone; the models are :class:`CrossFusionGhostNet` and :class:`CrossFusionResNet`.
+    """
+
+    loss_family = "crossfusion"
+    stage_outputs = ("heat_u", "paf_u", "heat_v", "paf_v")
 
     def __init__(
         self,
@@ -163,17 +164,6 @@ class CrossFusionNet(nn.Module):
         self.final_only = final_only
 
     # -------------------------------------------------------------------------------------------- info
-    @property
-    def output_names(self) -> list[str]:
-        if self.final_only:
-            return ["heatmaps", "pafs"]
-        return [f"{kind}{k}" for k in range(self.num_stages) for kind in ("heat_u", "paf_u", "heat_v", "paf_v")]
-
-    def set_final_only(self, flag: bool = True) -> CrossFusionNet:
-        """Return only the last stage's after-cross [heatmaps, pafs] (inference / ONNX export)."""
-        self.final_only = bool(flag)
-        return self
-
     def parts(self) -> OrderedDict[str, nn.Module]:
         parts: OrderedDict[str, nn.Module] = OrderedDict([("backbone", self.backbone), ("cpm", self.cpm)])
         for k, stage in enumerate(self.stages):
@@ -232,74 +222,82 @@ def _load_resnet_weights(backbone: ResNetStride8, path: str | Path) -> None:
     backbone.trunk.load_state_dict(usable, strict=False)
 
 
+def resnet_stride8_backbone(depth: int, weights: str | Path | None = None) -> ResNetStride8:
+    """The stride-8, 512-channel ResNet of the Table 2 models, with torchvision weights loaded if given."""
+    backbone = ResNetStride8(depth, out_channels=512)
+    if weights:
+        _load_resnet_weights(backbone, weights)
+    return backbone
+
+
 # ----------------------------------------------------------------------------------------- constructors
-def xfuse_ghostnet(
-    stages: int = 2,
-    residual_mode: str = "cross",
-    subtract_mode: str = "preserve",
-    blocks_per_branch: int = 1,
-    head_width: int = 128,
-    ghost_reading: str = "R1",
-    ghost_dilation: int = 2,
-    channels: int = 128,
-    final_only: bool = False,
-    backbone_weights: str | None = None,
-) -> CrossFusionNet:
+class CrossFusionGhostNet(CrossFusionNet):
     """The paper's network: GhostNet (reading ``ghost_reading``: R1 default, R2, R0) + Cpm + cross-fusion.
 
     ``backbone_weights``: optional path to an official GhostNet ImageNet state dict; the load report is
     kept as ``model.backbone_load_report``.
     """
-    if ghost_reading not in GHOST_READINGS:
-        raise ValueError(f"ghost_reading must be one of {sorted(GHOST_READINGS)}, got {ghost_reading!r}")
-    backbone = ghostnet_pose_backbone(ghost_reading, out_channels=512, dilation=ghost_dilation)
-    model = CrossFusionNet(
-        backbone, 512, channels, stages, residual_mode, subtract_mode, blocks_per_branch, head_width, final_only
-    )
-    model.backbone_load_report = None
-    if backbone_weights:
-        model.backbone_load_report = load_backbone_weights(backbone, backbone_weights)
-    return model
+
+    def __init__(
+        self,
+        stages: int = 2,
+        residual_mode: str = "cross",
+        subtract_mode: str = "preserve",
+        blocks_per_branch: int = 1,
+        head_width: int = 128,
+        ghost_reading: str = "R1",
+        ghost_dilation: int = 2,
+        channels: int = 128,
+        final_only: bool = False,
+        backbone_weights: str | None = None,
+    ) -> None:
+        if ghost_reading not in GHOST_READINGS:
+            raise ValueError(f"ghost_reading must be one of {sorted(GHOST_READINGS)}, got {ghost_reading!r}")
+        backbone = ghostnet_pose_backbone(ghost_reading, out_channels=512, dilation=ghost_dilation)
+        super().__init__(
+            backbone, 512, channels, stages, residual_mode, subtract_mode, blocks_per_branch, head_width, final_only
+        )
+        self.backbone_load_report = None
+        if backbone_weights:
+            self.backbone_load_report = load_backbone_weights(backbone, backbone_weights)
 
 
-def _xfuse_resnet(depth: int, backbone_weights: str | None, **kwargs) -> CrossFusionNet:
-    backbone = ResNetStride8(depth, 512)
-    if backbone_weights:
-        _load_resnet_weights(backbone, backbone_weights)
-    return CrossFusionNet(backbone, 512, **kwargs)
+class CrossFusionResNet(CrossFusionNet):
+    """Cross-fusion on a stride-8 (dilated layer3/layer4) ResNet-``depth`` + 1×1 → 512 (paper Table 2)."""
+
+    def __init__(
+        self,
+        depth: int = 18,
+        stages: int = 2,
+        residual_mode: str = "cross",
+        subtract_mode: str = "preserve",
+        blocks_per_branch: int = 1,
+        head_width: int = 128,
+        channels: int = 128,
+        final_only: bool = False,
+        backbone_weights: str | None = None,
+    ) -> None:
+        backbone = resnet_stride8_backbone(depth, backbone_weights)
+        super().__init__(
+            backbone, 512, channels, stages, residual_mode, subtract_mode, blocks_per_branch, head_width, final_only
+        )
+        self.depth = depth
 
 
-def xfuse_resnet18(
-    stages: int = 2,
-    residual_mode: str = "cross",
-    subtract_mode: str = "preserve",
-    blocks_per_branch: int = 1,
-    head_width: int = 128,
-    channels: int = 128,
-    final_only: bool = False,
-    backbone_weights: str | None = None,
-) -> CrossFusionNet:
-    """Cross-fusion on a stride-8 (dilated layer3/layer4) ResNet-18 + 1×1 → 512 (paper Table 2)."""
-    return _xfuse_resnet(
-        18, backbone_weights, channels=channels, stages=stages, residual_mode=residual_mode,
-        subtract_mode=subtract_mode, blocks_per_branch=blocks_per_branch, head_width=head_width,
-        final_only=final_only,
-    )  # fmt: skip
-
-
-def xfuse_resnet50(
-    stages: int = 2,
-    residual_mode: str = "cross",
-    subtract_mode: str = "preserve",
-    blocks_per_branch: int = 1,
-    head_width: int = 128,
-    channels: int = 128,
-    final_only: bool = False,
-    backbone_weights: str | None = None,
-) -> CrossFusionNet:
-    """Cross-fusion on a stride-8 (dilated layer3/layer4) ResNet-50 + 1×1 (2048) → 512 (paper Table 2)."""
-    return _xfuse_resnet(
-        50, backbone_weights, channels=channels, stages=stages, residual_mode=residual_mode,
-        subtract_mode=subtract_mode, blocks_per_branch=blocks_per_branch, head_width=head_width,
-        final_only=final_only,
-    )  # fmt: skip
+xfuse_ghostnet = variant(
+    CrossFusionGhostNet,
+    "xfuse_ghostnet",
+    "The paper's network: GhostNet-R1 + Cpm + two cross-fusion stages; see :class:`CrossFusionGhostNet`.",
+)
+xfuse_resnet18 = variant(
+    CrossFusionResNet,
+    "xfuse_resnet18",
+    "Cross-fusion on a stride-8 (dilated layer3/layer4) ResNet-18 + 1×1 → 512 (paper Table 2).",
+    depth=18,
+)
+xfuse_resnet50 = variant(
+    CrossFusionResNet,
+    "xfuse_resnet50",
+    "Cross-fusion on a stride-8 (dilated layer3/layer4) ResNet-50 + 1×1 (2048) → 512 (paper Table 2).",
+    depth=50,
+)

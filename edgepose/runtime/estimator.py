@@ -1,11 +1,17 @@
 """``PoseEstimator``: image in, :class:`~edgepose.runtime.poses.Person` list out, for both pipelines.
 
-The estimator owns pre-processing (:mod:`edgepose.runtime.preprocess`) and decoding (the numpy codecs of
-:mod:`edgepose.codecs`); the network is any callable ``(N, 3, H, W) float32 -> {output name: array}``:
+The one predictor of the package. It owns pre-processing (:mod:`edgepose.runtime.preprocess`), batching, the
+flip test and decoding (the numpy codecs of :mod:`edgepose.codecs`, back-projected with
+:mod:`edgepose.geometry`); the network is any callable ``(N, 3, H, W) float32 -> {output name: array}``:
 
 * :meth:`PoseEstimator.from_onnx` wraps an ONNX Runtime session (torch-free: this is the device path);
 * :func:`edgepose.engine.predict.torch_estimator` wraps a PyTorch model in the very same estimator, so
-  ``edgepose predict --weights`` and ``edgepose predict --onnx`` differ only in the network's arithmetic.
+  ``edgepose predict --weights`` and ``edgepose predict --onnx`` differ only in the network's arithmetic;
+* evaluation (``edgepose eval`` and the validation during training, :mod:`edgepose.engine.topdown` and
+  :mod:`edgepose.engine.bottomup`) runs the model through the same estimator: top-down crops made by the
+  dataset (the same geometry as :func:`~edgepose.runtime.preprocess.topdown_inputs`) go to
+  :meth:`PoseEstimator.predict_crops`, bottom-up images to :meth:`PoseEstimator.bottomup_poses`. The AP it
+  prints is measured on the code users run.
 
 Top-down models need person boxes (``boxes`` ``(N, 4)`` xywh, optional ``box_scores``); without them the
 whole image is one box. Boxes that cannot hold a person are dropped, boxes reaching far beyond the image
@@ -17,15 +23,20 @@ models ignore boxes.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edgepose.codecs.heatmap import HeatmapCodec
+from edgepose.codecs.paf import PafCodec, PafPoses, flip_maps, input_geometry
 from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.nms import keypoint_sigmas, oks_nms
+from edgepose.geometry import crop_to_image
 from edgepose.keypoints import COCO_SKELETON, get_keypoint_spec, openpose_to_coco
 from edgepose.runtime.boxes import clean_boxes
 from edgepose.runtime.model_info import ModelInfo
@@ -39,7 +50,7 @@ KEYPOINT_SCORE_THRESHOLD = 0.2
 # A refinement pass re-crops a box only around this many confident joints (fewer: the box is kept).
 REFINE_MIN_JOINTS = 4
 # The CLIs' default number of refinement passes (predict, demo, pck). Measured with the shipped model on the
-# LSPet validation images with whole-image boxes: PCK@0.2 0.227 with none, 0.327 with one, 0.296 with two
+# LSPet validation images with whole-image boxes: PCK@0.2 0.256 with none, 0.378 with one, 0.363 with two
 # (docs/lspet.md); the class itself defaults to none, so library callers choose.
 DEFAULT_REFINE = 1
 
@@ -50,11 +61,17 @@ class PoseEstimator:
     Args:
         network: ``(N, 3, H, W) float32 -> {"heatmaps": ..., ["pafs": ...]}``.
         info: what the network expects and returns (:class:`ModelInfo`).
+        codec: the decoder: a :class:`HeatmapCodec` (top-down) or :class:`PafCodec` (bottom-up); default from
+            ``info`` (top-down: ``info.codec`` at ``info.stride``; bottom-up: PAFs sampled bilinearly at the
+            stride, as accurate as upsampling them on the oracle and about twice as fast). Evaluation passes the
+            codec of its config.
         flip_test: top-down only: average with the mirrored crops' heatmaps (more accurate, twice the cost).
         batch_size: top-down crops per network call.
         height: bottom-up inference height (default: ``info.input_size[0]``, 368); larger finds smaller people.
         upsample: bottom-up maps are upsampled by this factor (cubic) before peak finding (4: LWOP's demo, with
-            sub-pixel peak refinement as accurate as 8).
+            sub-pixel peak refinement as accurate as 8); ``None``: the codec's own factor, 4 by default.
+        scales: bottom-up only: inference heights as multiples of ``height``; several are averaged (multi-scale).
+        bottomup_flip: bottom-up only: average the maps with the mirrored image's (off by default, as LWOP).
         nms_threshold: top-down only: OKS-NMS threshold in (0, 1] (a pose whose OKS with a better-scoring one
             exceeds it is dropped); ``None`` keeps one pose per box. ``edgepose predict`` uses 0.7.
         refine: top-down only: extra passes per box. Each pass crops the box around the previous pass's confident
@@ -69,10 +86,13 @@ class PoseEstimator:
         network: Network,
         info: ModelInfo,
         *,
+        codec: HeatmapCodec | PafCodec | None = None,
         flip_test: bool = True,
         batch_size: int = 32,
         height: int | None = None,
-        upsample: int = 4,
+        upsample: int | None = None,
+        scales: Sequence[float] = (1.0,),
+        bottomup_flip: bool = False,
         nms_threshold: float | None = None,
         refine: int = 0,
     ) -> None:
@@ -85,21 +105,18 @@ class PoseEstimator:
         self.flip_test = bool(flip_test)
         self.batch_size = max(1, int(batch_size))
         self.height = int(height or info.input_size[0])
-        self.upsample = int(upsample)
+        self.scales = [float(v) for v in scales] or [1.0]
+        if any(not v > 0 for v in self.scales):
+            raise ConfigError(f"inference scales must be positive, got {list(scales)}")
+        self.bottomup_flip = bool(bottomup_flip)
         self.keypoint_spec = get_keypoint_spec(info.keypoints)
         self.nms_threshold = None if nms_threshold is None else float(nms_threshold)
         if int(refine) < 0:
             raise ConfigError(f"refine passes must be >= 0, got {refine}")
         self.refine = int(refine)
         self.box_counts: Counter = Counter()  # boxes dropped / clipped by clean_boxes, by reason, over all calls
-        if info.task == "topdown":
-            self.codec = HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
-        else:
-            from edgepose.codecs.paf import PafCodec
-
-            # the decoder settings of the evaluation's predictor (edgepose.engine.bottomup.predict_bottomup):
-            # PAFs sampled bilinearly at the network stride, same oracle AP as upsampling them, ~2x faster
-            self.codec = PafCodec(stride=info.stride, paf_sampling="bilinear")
+        self.codec = _task_codec(info, codec, upsample)
+        self.upsample = getattr(self.codec, "upsample", 0)
         # COCO result files use continuous coordinates; each pipeline's evaluation fixes its offset
         self.coco_offset = 0.0 if info.task == "topdown" else self.codec.coco_offset
 
@@ -153,12 +170,16 @@ class PoseEstimator:
                 hm_flip = self.network(flip_batch(chunk))["heatmaps"]
                 hm = 0.5 * (hm + self.codec.flip_back(hm_flip, self.keypoint_spec.flip_index))
             outs.append(np.asarray(hm, dtype=np.float32))
-        return np.concatenate(outs) if outs else np.zeros((0, self.keypoint_spec.num_keypoints, 1, 1), np.float32)
+        return (
+            np.concatenate(outs)
+            if outs
+            else np.zeros((0, self.keypoint_spec.num_keypoints, *self.codec.heatmap_size), np.float32)
+        )
 
     @staticmethod
     def _refined_box(box: np.ndarray, xy: np.ndarray, conf: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """The box around one pass's confident joints, clipped to the image; ``box`` itself with too few."""
-        kp = np.concatenate([xy, conf], axis=1)
+        kp = np.concatenate([xy, conf[:, None]], axis=1)
         if (kp[:, 2] > KEYPOINT_SCORE_THRESHOLD).sum() < REFINE_MIN_JOINTS:
             return box
         x0, y0, w, h = keypoint_box(kp, threshold=KEYPOINT_SCORE_THRESHOLD).astype(np.float64)
@@ -166,10 +187,25 @@ class PoseEstimator:
         x0, y0 = max(x0, 0.0), max(y0, 0.0)
         return np.array([x0, y0, x1 - x0, y1 - y0]) if x1 - x0 > 1 and y1 - y0 > 1 else box
 
+    def predict_crops(
+        self, batch: np.ndarray, centers: np.ndarray, scales: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints of ready-made crops (what evaluation's datasets give, or :func:`topdown_inputs`).
+
+        Args:
+            batch: ``(N, 3, H, W)`` float32 network inputs (RGB, ImageNet-normalised).
+            centers: ``(N, 2)`` and ``scales``: ``(N, 2)``, the (center, scale) each crop was cut with.
+
+        Returns:
+            ``keypoints (N, K, 2)`` in image pixels and ``scores (N, K)`` (heatmap maxima), flip-averaged when
+            :attr:`flip_test`, in :attr:`batch_size` network calls.
+        """
+        keypoints, scores = self.codec.decode(self.topdown_heatmaps(batch))
+        return crop_to_image(keypoints, centers, scales, self.codec.input_size), scores
+
     def _topdown_pass(self, image_bgr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Joints ``(N, K, 2)`` in image pixels and confidences ``(N, K, 1)`` of one crop per box."""
-        batch, centers, scales = topdown_inputs(image_bgr, boxes, self.info.input_size)
-        return self.codec.decode(self.topdown_heatmaps(batch), centers, scales)
+        """Joints ``(N, K, 2)`` in image pixels and confidences ``(N, K)`` of one crop per box."""
+        return self.predict_crops(*topdown_inputs(image_bgr, boxes, self.codec.input_size))
 
     def predict_topdown(
         self, image_bgr: np.ndarray, boxes: np.ndarray | Sequence, box_scores: Sequence[float] | None = None
@@ -189,7 +225,7 @@ class PoseEstimator:
             coords, maxvals = self._topdown_pass(image_bgr, crops)
         persons = []
         for i in range(len(boxes)):
-            conf = maxvals[i, :, 0]
+            conf = maxvals[i]
             kp = np.concatenate([coords[i], conf[:, None]], axis=1)
             good = conf > KEYPOINT_SCORE_THRESHOLD
             quality = float(conf[good].mean()) if good.any() else 0.0
@@ -207,13 +243,47 @@ class PoseEstimator:
 
     # -------------------------------------------------------------------------------------- bottom-up
     def bottomup_maps(
-        self, image_bgr: np.ndarray
+        self, image_bgr: np.ndarray, height: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, tuple[float, float], tuple[int, int]]:
-        """Heatmaps ``(19, h, w)`` and PAFs ``(38, h, w)`` at the network stride, the resize scales ``(sx, sy)``
-        and the valid (un-padded) input size ``(h, w)``."""
-        batch, scales, valid = bottomup_input(image_bgr, self.height, self.info.stride)
+        """Heatmaps ``(19, h, w)`` and PAFs ``(38, h, w)`` at the network stride (averaged with the mirrored
+        image's when :attr:`bottomup_flip`), the resize scales ``(sx, sy)`` and the valid (un-padded) input
+        size ``(h, w)``, at inference ``height`` (default :attr:`height`)."""
+        batch, scales, valid = bottomup_input(image_bgr, height or self.height, self.info.stride)
         out = self.network(batch)
-        return _first(out["heatmaps"]), _first(out["pafs"]), scales, valid
+        heat, pafs = _first(out["heatmaps"]), _first(out["pafs"])
+        if self.bottomup_flip:
+            out = self.network(flip_batch(batch))
+            heat_f, pafs_f = flip_maps(_first(out["heatmaps"]), _first(out["pafs"]))
+            heat, pafs = 0.5 * (heat + heat_f), 0.5 * (pafs + pafs_f)
+        return heat, pafs, scales, valid
+
+    def bottomup_poses(self, image_bgr: np.ndarray, timings: dict[str, float] | None = None) -> PafPoses:
+        """The decoded people of one BGR image in image pixels (pixel centres); :attr:`scales` averaged."""
+        check_image(image_bgr)
+        if len(self.scales) == 1:
+            height = max(8, round(self.height * self.scales[0]))
+            heat, pafs, (sx, sy), valid = self.bottomup_maps(image_bgr, height)
+            poses = self.codec.decode(heat, pafs, valid_size=valid, upsample=self.upsample, timings=timings)
+            return poses.scaled(sx, sy)
+        return self._multiscale_poses(image_bgr)
+
+    def _multiscale_poses(self, image_bgr: np.ndarray) -> PafPoses:
+        """Maps of every scale upsampled, resized to the base scale's grid and averaged, then decoded."""
+        codec, f = self.codec, self.upsample
+        in_h, in_w, _, _, sx, sy = input_geometry(image_bgr.shape[1], image_bgr.shape[0], self.height, codec.stride)
+        grid = (math.ceil(in_h * f / codec.stride), math.ceil(in_w * f / codec.stride))
+        acc_h = acc_p = None
+        for s in self.scales:
+            heat, pafs, _, valid = self.bottomup_maps(image_bgr, max(8, round(self.height * s)))
+            hu = codec.upsample_maps(heat[:18], f, valid)
+            pu = codec.upsample_maps(pafs, f, valid)
+            if hu.shape[:2] != grid:
+                hu = cv2.resize(hu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
+                pu = cv2.resize(pu, (grid[1], grid[0]), interpolation=cv2.INTER_CUBIC)
+            acc_h = hu if acc_h is None else acc_h + hu
+            acc_p = pu if acc_p is None else acc_p + pu
+        n = float(len(self.scales))
+        return codec.decode_upsampled(acc_h / n, acc_p / n, factor=f, input_height=in_h).scaled(sx, sy)
 
     def decode_bottomup(
         self,
@@ -225,7 +295,11 @@ class PoseEstimator:
     ) -> list[Person]:
         """Persons in image pixels from one image's maps (peaks and grouping by :class:`PafCodec`)."""
         poses = self.codec.decode(heatmaps, pafs, valid_size=valid, upsample=self.upsample, timings=timings)
-        poses = poses.scaled(*scales)
+        return self.bottomup_persons(poses.scaled(*scales))
+
+    @staticmethod
+    def bottomup_persons(poses: PafPoses) -> list[Person]:
+        """:class:`Person` objects (COCO-17 order, padded keypoint box) of decoded people in image pixels."""
         persons = []
         scores = poses.person_scores()
         for p in range(len(poses)):
@@ -236,7 +310,24 @@ class PoseEstimator:
         return persons
 
     def predict_bottomup(self, image_bgr: np.ndarray) -> list[Person]:
-        return self.decode_bottomup(*self.bottomup_maps(image_bgr))
+        return self.bottomup_persons(self.bottomup_poses(image_bgr))
+
+
+def _task_codec(
+    info: ModelInfo, codec: HeatmapCodec | PafCodec | None, upsample: int | None
+) -> HeatmapCodec | PafCodec:
+    """The estimator's codec: ``codec`` if given (checked against the task), else the default of ``info``."""
+    if info.task == "topdown":
+        if codec is None:
+            return HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
+        if not isinstance(codec, HeatmapCodec):
+            raise ConfigError(f"a top-down estimator needs a HeatmapCodec, got {type(codec).__name__}")
+        return codec
+    if codec is None:
+        codec = PafCodec(stride=info.stride, paf_sampling="bilinear", upsample=int(upsample or 4))
+    elif not isinstance(codec, PafCodec):
+        raise ConfigError(f"a bottom-up estimator needs a PafCodec, got {type(codec).__name__}")
+    return replace(codec, upsample=int(upsample)) if upsample else codec
 
 
 def _first(maps: np.ndarray) -> np.ndarray:

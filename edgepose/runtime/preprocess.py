@@ -2,19 +2,23 @@
 
 * Top-down: each person box becomes a crop of the network's input size through the same three-point affine
   the training data used (:func:`edgepose.geometry.get_affine_transform`, boxes padded to the input's
-  aspect ratio and by 1.25), RGB, ImageNet-normalised.
+  aspect ratio and by 1.25), RGB, ImageNet-normalised: exactly what the top-down datasets give evaluation.
 * Bottom-up: the whole image is resized so its height is the inference height (368 by default), BGR,
-  ``(x - 128) / 256``, then padded right and bottom with zeros to a multiple of the stride (SPEC A.2.7).
+  ``(x - 128) / 256``, then padded right and bottom with zeros to a multiple of the stride (SPEC A.2.7), with
+  the geometry the bottom-up oracle uses (:func:`edgepose.codecs.paf.input_geometry`).
+
+Images enter as BGR uint8 (OpenCV's order, what ``cv2.imread`` and cameras give); the one colour conversion of
+the top-down path happens here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
+from edgepose.codecs.paf import input_geometry
 from edgepose.errors import DataError
 from edgepose.geometry import box_to_center_scale, crop_image, get_affine_transform, normalize_image
 
@@ -56,13 +60,11 @@ def bottomup_input(
     ``(sx, sy)`` (input px per image px) and the valid (un-padded) input size ``(h, w)``; the rest of the batch
     is zero padding up to multiples of ``stride``."""
     image = check_image(image_bgr)
-    h, w = image.shape[:2]
-    in_h, in_w = int(height), max(1, round(w * height / h))
+    in_h, in_w, ph, pw, sx, sy = input_geometry(image.shape[1], image.shape[0], height, stride)
     resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
-    ph, pw = math.ceil(in_h / stride) * stride, math.ceil(in_w / stride) * stride
     batch = np.zeros((1, 3, ph, pw), dtype=np.float32)
     batch[0, :, :in_h, :in_w] = ((resized.astype(np.float32) - 128.0) / 256.0).transpose(2, 0, 1)
-    return batch, (in_w / w, in_h / h), (in_h, in_w)
+    return batch, (sx, sy), (in_h, in_w)
 
 
 def flip_batch(batch: np.ndarray) -> np.ndarray:

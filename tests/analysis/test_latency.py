@@ -28,7 +28,11 @@ def test_timing_statistics():
     t = Timing([5.0, 1.0, 4.0, 2.0, 3.0])
     assert t.runs == 5 and t.median_ms == 3.0 and t.min_ms == 1.0 and t.mean_ms == 3.0
     assert t.p90_ms == pytest.approx(4.6)  # linear interpolation between the 4th and 5th order statistics
-    assert set(t.to_dict()) == {"runs", "median_ms", "p90_ms", "mean_ms", "min_ms"}
+    assert t.spread_pct == pytest.approx(100 * (4.0 - 2.0) / 3.0)  # IQR / median
+    assert set(t.to_dict()) == {"runs", "median_ms", "p90_ms", "mean_ms", "min_ms", "spread_pct"}
+    both = Timing([2.0, 4.0], wall_ms=[2.0, 4.0], cpu_ms=[1.0, 1.5])
+    assert both.to_dict()["cpu_median_ms"] == 1.25 and "cpu_ms" not in both.to_dict()
+    assert both.to_dict(raw=True)["cpu_ms"] == [1.0, 1.5] and both.to_dict(raw=True)["wall_ms"] == [2.0, 4.0]
 
 
 def test_measure_calls_warmup_plus_runs_times():
@@ -49,12 +53,15 @@ def test_cpu_clock_counts_compute_not_sleep():
     assert all(x >= 15 for x in measure(lambda: time.sleep(0.02), warmup=0, runs=2).times_ms)
 
 
-def test_measure_interleaved_is_round_robin_after_all_warmups():
+def test_measure_interleaved_is_one_call_per_case_per_round_rotated_after_all_warmups():
     order = []
     fns = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
-    out = measure_interleaved(fns, warmup=1, runs=2)
-    assert order == ["a", "b", "c", "a", "b", "c", "a", "b", "c"]
-    assert [out[n].runs for n in "abc"] == [2, 2, 2]
+    out = measure_interleaved(fns, warmup=1, runs=4)
+    warmups, rounds = order[:3], order[3:]
+    assert warmups == ["a", "b", "c"]
+    assert rounds == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]  # each round starts one later
+    assert [out[n].runs for n in "abc"] == [4, 4, 4]
+    assert all(len(out[n].wall_ms) == len(out[n].cpu_ms) == 4 for n in "abc")  # both clocks, every call
 
 
 def test_torch_threads_is_restored():
@@ -81,6 +88,7 @@ def test_bench_models_reports_rows_ratios_and_machine():
     assert all(r.timing.median_ms > 0 and r.input_size == (64, 48) for r in report.rows)
     ratios = report.ratios()
     assert ratios[0] == 1.0 and ratios[2] == 1.0 and all(x > 0 for x in ratios)
+    assert report.ratios("cpu")[0] == 1.0 and len(report.load_before) == 3
     assert {"cpu", "cpu_count", "torch_threads", "torch"} <= set(report.machine)
     assert report.machine["torch_threads"] == 1
     assert all(r.extra["fused_bn"] for r in report.rows)
@@ -108,6 +116,31 @@ def test_cli_bench_latency_json(capsys):
     assert all(r["median_ms"] > 0 and r["p90_ms"] > 0 and r["channels_last"] is False for r in data["rows"])
     assert data["rows"][0]["ratio_to_first"] == 1.0 and data["machine"]["torch_threads"] == 1
     assert data["clock"] == "cpu"
+    # the fields a trustworthy comparison needs: both clocks per call, spread, ratios on both clocks, the load
+    # before and after, the OpenMP wait policy, and how the calls were ordered
+    row = data["rows"][1]
+    assert len(row["wall_ms"]) == len(row["cpu_ms"]) == 2 and row["cpu_median_ms"] > 0 and row["spread_pct"] >= 0
+    assert {"wall_ratio_to_first", "cpu_ratio_to_first", "ratio_to_first"} <= set(row)
+    assert {"load_avg_before", "load_avg_after", "omp_wait_policy", "order"} <= set(data)
+    assert len(data["load_avg_before"]) == len(data["load_avg_after"]) == 3
+    assert "already loaded" in data["omp_wait_policy"]  # torch was imported by this test process first
+
+
+def test_omp_wait_policy_is_set_before_torch_loads_and_left_alone_after(monkeypatch):
+    import os
+    import subprocess
+
+    code = ("import os, sys; from edgepose.cli.bench import set_omp_wait_policy as s; "
+            "assert 'torch' not in sys.modules; print(s('passive'), os.environ['OMP_WAIT_POLICY'])")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["PASSIVE", "PASSIVE"]
+    from edgepose.cli.bench import set_omp_wait_policy
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert "not changed" in set_omp_wait_policy("passive") and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert set_omp_wait_policy("inherit") == "ACTIVE"
 
 
 def test_cli_bench_latency_errors(capsys):

@@ -139,8 +139,9 @@ def test_readable_table_and_joints_box(lsp_root, tiny_models, capsys):
 
 @pytest.fixture(scope="module")
 def coco_onnx(tmp_path_factory) -> Path:
+    from standins import TinyTopdown
+
     from edgepose.export.onnx import export_onnx
-    from edgepose.export.standins import TinyTopdown
 
     path = tmp_path_factory.mktemp("pck_coco") / "coco.onnx"
     export_onnx(TinyTopdown(input_size=(64, 48)), path)
@@ -202,10 +203,10 @@ def test_missing_shipped_model_is_one_line(lsp_root, tmp_path, capfd, monkeypatc
 
 def test_shipped_model_scores_real_validation_images(lspet, capsys):
     """The embedded default on 20 validation images, whole-image boxes, default refinement pass. Pinned to the
-    figures measured when the model was shipped (0.252 with one refinement pass, 0.158 without; docs/lspet.md
+    figures measured when the model was shipped (0.306 with one refinement pass, 0.198 without; docs/lspet.md
     has all 500 images): a change of crop, colour order, flip or decoding moves them. A random-weight model of
     the same architecture scored 0.003 (a 4-step smoke run)."""
     assert main(["pck", "--root", str(lspet), "--range", "8501", "8520", "--json", "--no-progress"]) == 0
     metrics = _json_line(capsys.readouterr().out)
     assert metrics["people"] + metrics["skipped"] == 20 and metrics["refine"] == 1
-    assert metrics["PCK@0.2"] == pytest.approx(0.252, abs=0.02)
+    assert metrics["PCK@0.2"] == pytest.approx(0.306, abs=0.02)

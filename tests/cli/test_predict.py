@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 
 from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
 from edgepose.errors import EdgeposeError
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 from edgepose.models import build_model
 from edgepose.runtime.sources import read_image_bgr
 

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 
 from edgepose.cli.main import main
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgepose.codecs.base import Decoded, Encoded, KeypointCodec
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import ConfigError, DataError
+from edgepose.geometry import crop_to_image
 from edgepose.keypoints import COCO
 
 
@@ -72,15 +74,20 @@ def test_target_weight_rules():
     assert target[0].max() == 0 and target[2].max() == 0 and 0 < target[3].max() < 1
 
 
-def test_decode_zeroes_joints_without_signal_and_back_projects():
+def test_decode_zeroes_joints_without_signal_in_the_input_frame():
+    """decode answers in network-input pixels (heatmap pixel x stride); geometry maps them to the image."""
     codec = HeatmapCodec(kind="msra")
     hm = np.zeros((1, 2, 64, 48), dtype=np.float32)
     hm[0, 0, 32, 24] = 1.0  # the crop centre
     hm[0, 1] = -0.1  # no positive response
+    keypoints, scores = codec.decode(hm)
+    assert isinstance(codec, KeypointCodec) and scores.shape == (1, 2)
+    np.testing.assert_allclose(keypoints[0, 0], [96.0, 128.0])  # heatmap (24, 32) x 4
+    np.testing.assert_allclose(keypoints[0, 1], [0.0, 0.0])
+    assert scores[0, 0] == 1.0 and scores[0, 1] <= 0
     center, scale = np.array([[300.0, 200.0]]), np.array([[0.75, 1.0]])
-    coords, maxvals = codec.decode(hm, center, scale)
-    np.testing.assert_allclose(coords[0, 0], [300.0, 200.0], atol=1e-3)  # heatmap (24, 32) -> image centre
-    assert maxvals[0, 1, 0] <= 0
+    coords = crop_to_image(keypoints, center, scale, codec.input_size)
+    np.testing.assert_allclose(coords[0, 0], [300.0, 200.0], atol=1e-3)  # input centre -> image centre
     hm_coords, _ = codec.decode_heatmap_coords(hm)
     np.testing.assert_allclose(hm_coords[0, 1], [0, 0])
 
@@ -159,7 +166,7 @@ def test_bad_arguments_raise_config_error():
     with pytest.raises(ConfigError):
         HeatmapCodec(sigma=0)
     with pytest.raises(DataError, match=r"expected heatmaps \(N, K, 64, 48\)"):
-        HeatmapCodec().decode(np.zeros((1, 17, 32, 24)), np.zeros((1, 2)), np.ones((1, 2)))
+        HeatmapCodec().decode(np.zeros((1, 17, 32, 24)))
 
 
 def test_codec_module_does_not_import_torch():
@@ -193,3 +200,31 @@ def test_flip_test_of_a_mirrored_input_is_nearly_unbiased(kind):
     assert np.abs(flipped[:, 0] - straight[:, 0]).max() <= (1.0 if kind == "msra" else 0.3)
     unshifted = codec.decode_heatmap_coords(codec.flip_back(hm_flipped[None], COCO.flip_index, shift=False))[0][0]
     assert np.abs(unshifted[:, 0] - straight[:, 0]).mean() > np.abs(flipped[:, 0] - straight[:, 0]).mean()
+
+
+def test_encode_takes_visibility_apart_or_as_a_column():
+    codec = HeatmapCodec(kind="dark")
+    joints = np.array([[40.0, 60.0, 2.0], [10.0, 20.0, 0.0], [100.0, 30.0, 1.0]])
+    together = codec.encode(joints)
+    apart = codec.encode(joints[:, :2], joints[:, 2])
+    assert isinstance(together, Encoded) and together.targets.shape == (3, 64, 48)
+    np.testing.assert_array_equal(together.targets, apart.targets)
+    assert together.weights[:, 0].tolist() == apart.weights[:, 0].tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "keypoints, visibility",
+    [(np.zeros((17, 2)), None), (np.zeros((17, 4)), None), (np.zeros((2, 17, 3)), None),
+     (np.zeros((17, 2)), np.zeros(16)), ("joints", None)],
+)  # fmt: skip
+def test_encode_rejects_bad_shapes_with_data_errors(keypoints, visibility):
+    with pytest.raises(DataError, match="keypoints|visibility"):
+        HeatmapCodec().encode(keypoints, visibility)
+
+
+def test_decode_round_trips_encode_in_the_input_frame():
+    codec = HeatmapCodec(kind="dark")
+    joints = np.array([[40.3, 60.7, 1.0], [150.2, 201.9, 1.0]])
+    decoded = codec.decode(codec.encode(joints).targets[None])
+    assert isinstance(decoded, Decoded)
+    np.testing.assert_allclose(decoded.keypoints[0], joints[:, :2], atol=0.1)

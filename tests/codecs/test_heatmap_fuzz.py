@@ -16,6 +16,7 @@ from hypothesis.extra.numpy import arrays
 
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import DataError, EdgeposeError
+from edgepose.geometry import crop_to_image
 
 FUZZ = settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = float(np.finfo(np.float32).max)
@@ -41,9 +42,10 @@ def _check_decoded(codec: HeatmapCodec, hm: np.ndarray, center: np.ndarray, scal
     assert hm_coords.shape == (n, k, 2) and hm_conf.shape == (n, k, 1)
     assert np.all(np.isfinite(hm_coords)) and np.all(np.isfinite(hm_conf))
     assert np.all(hm_coords >= 0) and np.all(hm_coords[..., 0] <= w - 1) and np.all(hm_coords[..., 1] <= h - 1)
-    coords, conf = codec.decode(hm, center, scale)
-    assert coords.shape == (n, k, 2) and conf.shape == (n, k, 1)
-    assert np.all(np.isfinite(coords)) and np.all(np.isfinite(conf))
+    keypoints, conf = codec.decode(hm)
+    assert keypoints.shape == (n, k, 2) and conf.shape == (n, k)
+    assert np.all(np.isfinite(keypoints)) and np.all(np.isfinite(conf))
+    coords = crop_to_image(keypoints, center, scale, codec.input_size)
     lo, hi = _padded_crop(center, scale, codec.heatmap_size)
     assert np.all(coords >= lo[:, None, :]) and np.all(coords <= hi[:, None, :])
 
@@ -92,15 +94,14 @@ def test_noise_and_huge_float64_maps_stay_inside(kind: str, seed: int, amplitude
 def test_oddly_shaped_inputs_raise_data_error_or_decode(shape: list[int], kind: str) -> None:
     codec = HeatmapCodec((16, 12), heatmap_size=(4, 3), kind=kind)
     hm = np.ones(shape, dtype=np.float32)
-    n = shape[0] if shape else 0
     try:
-        coords, conf = codec.decode(hm, np.zeros((n, 2)), np.ones((n, 2)))
+        coords, conf = codec.decode(hm)
     except DataError as exc:
         assert "heatmaps" in str(exc)
         assert len(shape) != 4 or tuple(shape[2:]) != (4, 3)
     else:
         assert len(shape) == 4 and tuple(shape[2:]) == (4, 3)
-        assert coords.shape == (*shape[:2], 2) and conf.shape == (*shape[:2], 1)
+        assert coords.shape == (*shape[:2], 2) and conf.shape == tuple(shape[:2])
 
 
 @pytest.mark.parametrize(
@@ -113,20 +114,21 @@ def test_bad_heatmaps_are_data_errors(bad) -> None:
         with pytest.raises(DataError, match="heatmaps"):
             method(bad)
     with pytest.raises(EdgeposeError, match="heatmaps"):
-        HeatmapCodec().decode(bad, np.zeros((1, 2)), np.ones((1, 2)))
+        HeatmapCodec().decode(bad)
 
 
 @pytest.mark.parametrize("kind", ["msra", "dark"])
 @pytest.mark.parametrize("n, k", [(0, 17), (2, 0), (0, 0)])
 def test_empty_batches_decode_to_empty_results(kind: str, n: int, k: int) -> None:
     codec = HeatmapCodec(kind=kind)
-    coords, conf = codec.decode(np.zeros((n, k, 64, 48), np.float32), np.zeros((n, 2)), np.ones((n, 2)))
-    assert coords.shape == (n, k, 2) and conf.shape == (n, k, 1)
+    coords, conf = codec.decode(np.zeros((n, k, 64, 48), np.float32))
+    assert coords.shape == (n, k, 2) and conf.shape == (n, k)
+    assert crop_to_image(coords, np.zeros((n, 2)), np.ones((n, 2)), codec.input_size).shape == (n, k, 2)
 
 
 def test_center_and_scale_must_match_the_batch() -> None:
-    with pytest.raises(DataError, match="center and scale"):
-        HeatmapCodec().decode(np.zeros((2, 17, 64, 48)), np.zeros((1, 2)), np.ones((1, 2)))
+    with pytest.raises(DataError, match="centers"):
+        crop_to_image(np.zeros((2, 17, 2)), np.zeros((1, 2)), np.ones((1, 2)), (256, 192))
 
 
 def test_nan_and_inf_count_as_no_signal() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from standins import standing_person
 
 from edgepose.codecs.paf import PafCodec, PafPoses
 from edgepose.codecs.paf_decode import find_peaks
@@ -14,16 +15,7 @@ NECK, NOSE, R_SHO, R_WRI, L_SHO, L_WRI = 1, 0, 2, 4, 5, 7
 
 
 def _person(cx: float, cy: float, h: float) -> np.ndarray:
-    t = np.array(
-        [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
-         [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
-         [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
-    )  # fmt: skip
-    kp = np.zeros((17, 3))
-    kp[:, 0] = cx + t[:, 0] * h
-    kp[:, 1] = cy + t[:, 1] * h
-    kp[:, 2] = 2
-    return kp
+    return standing_person(cx, cy, h)
 
 
 def _match(poses: PafPoses, gt: np.ndarray) -> list[int]:

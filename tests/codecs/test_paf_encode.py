@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from standins import standing_person
 
-from edgepose.codecs.paf import PafCodec, flip_maps, limb_flip_index
+from edgepose.codecs.base import KeypointCodec
+from edgepose.codecs.paf import PafCodec, PafTargets, flip_maps, limb_flip_index
 from edgepose.codecs.paf_encode import render_heatmaps, render_pafs
+from edgepose.errors import DataError
 from edgepose.keypoints import OPENPOSE, OPENPOSE_KEYPOINTS, OPENPOSE_LIMBS, coco_to_openpose, paf_channels
 
 STRIDE = 8
@@ -17,16 +20,7 @@ SHIFT = STRIDE / 2 - 0.5  # map pixel m samples input pixel 8m + 3.5
 
 def _person(cx: float, cy: float, h: float) -> np.ndarray:
     """A standing COCO-17 person (all labelled) centred at (cx, cy), ``h`` pixels tall."""
-    t = np.array(
-        [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
-         [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
-         [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
-    )  # fmt: skip
-    kp = np.zeros((17, 3))
-    kp[:, 0] = cx + t[:, 0] * h
-    kp[:, 1] = cy + t[:, 1] * h
-    kp[:, 2] = 2
-    return kp
+    return standing_person(cx, cy, h)
 
 
 def two_people() -> np.ndarray:
@@ -156,8 +150,21 @@ def test_flip_of_targets_equals_targets_of_flipped_keypoints(width: int) -> None
 
 
 def test_encode_rejects_bad_shapes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match=r"\(N, 18, 3\)"):
         PafCodec().encode(np.zeros((2, 17, 3)), 368)
+    with pytest.raises(DataError, match="input size"):
+        PafCodec().encode(np.zeros((1, 18, 3)), (0, 64))
+    with pytest.raises(DataError, match="visibility"):
+        PafCodec().encode(np.zeros((1, 18, 2)), 64, visibility=np.ones((1, 17)))
+
+
+def test_encode_takes_visibility_apart_or_as_a_column() -> None:
+    kp = two_people()
+    together = PafCodec().encode(kp, (368, 376))
+    apart = PafCodec().encode(kp[..., :2], (368, 376), visibility=kp[..., 2])
+    assert isinstance(together, PafTargets) and isinstance(PafCodec(), KeypointCodec)
+    np.testing.assert_array_equal(together.heatmaps, apart.heatmaps)
+    np.testing.assert_array_equal(together.pafs, apart.pafs)
     assert len(OPENPOSE_KEYPOINTS) == 18
     heat, pafs = PafCodec().encode(np.zeros((0, 18, 3)), (64, 96))
     assert heat.shape == (19, 8, 12) and not pafs.any()

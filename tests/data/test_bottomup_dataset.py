@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from standins import standing_person
 
 from edgepose.codecs.paf import flip_maps
 from edgepose.data.bottomup import (
@@ -23,16 +24,7 @@ W, H = 320, 240
 
 
 def _coco_person(cx: float, cy: float, h: float) -> list[float]:
-    t = np.array(
-        [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
-         [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
-         [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
-    )  # fmt: skip
-    kp = np.zeros((17, 3))
-    kp[:, 0] = np.round(cx + t[:, 0] * h)
-    kp[:, 1] = np.round(cy + t[:, 1] * h)
-    kp[:, 2] = 2
-    return kp.reshape(-1).tolist()
+    return standing_person(cx, cy, h, decimals=0).reshape(-1).tolist()
 
 
 def _square(x0: int, y0: int, x1: int, y1: int) -> list[list[float]]:

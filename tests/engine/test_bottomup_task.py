@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from standins import standing_person
 from torch import nn
 
 from edgepose.codecs.paf import PafCodec
@@ -18,6 +19,7 @@ from edgepose.engine.bottomup import (
     BottomupTask,
     is_cross_fusion,
     keypoint_peak_stats,
+    loss_family,
     lwop_param_groups,
     predict_bottomup,
 )
@@ -31,16 +33,7 @@ W, H = 320, 240
 
 
 def _person(cx: float, cy: float, h: float) -> np.ndarray:
-    t = np.array(
-        [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
-         [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
-         [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
-    )  # fmt: skip
-    kp = np.zeros((17, 3))
-    kp[:, 0] = np.round(cx + t[:, 0] * h)
-    kp[:, 1] = np.round(cy + t[:, 1] * h)
-    kp[:, 2] = 2
-    return kp
+    return standing_person(cx, cy, h, decimals=0)
 
 
 PEOPLE = [_person(90, 120, 200), _person(220, 125, 190)]
@@ -111,6 +104,23 @@ def test_loss_terms_and_backward(dataset_dir: Path, model_name: str) -> None:
     assert all(np.isfinite(v) for v in terms.values())
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_loss_family_attribute_wins_over_the_name_rule(dataset_dir: Path) -> None:
+    """An explicit ``loss_family`` picks the loss; models without one fall back to the output-name rule."""
+    from edgepose.losses import CrossFusionLoss, LwopLoss
+
+    task = BottomupTask(_cfg(dataset_dir))
+    xfuse = task.build_model()
+    assert loss_family(xfuse) == "crossfusion"
+    xfuse.loss_family = "openpose"  # the attribute decides, whatever the class or output names say
+    assert isinstance(task.criterion_for(xfuse), LwopLoss) and not is_cross_fusion(xfuse)
+    lwop = BottomupTask(_cfg(dataset_dir, model="lwop_mobilenet")).build_model()
+    lwop.loss_family = "crossfusion"
+    assert isinstance(task.criterion_for(lwop), CrossFusionLoss)
+    lwop.loss_family = "hrnet"
+    with pytest.raises(ConfigError, match="loss_family 'hrnet'"):
+        task.criterion_for(lwop)
 
 
 def test_param_groups_follow_lwop_multipliers(dataset_dir: Path) -> None:

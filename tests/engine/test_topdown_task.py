@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from edgepose.engine.config import experiment_from_dict
-from edgepose.engine.topdown import TopdownTask, predict_topdown
+from edgepose.engine.topdown import TopdownTask
 from edgepose.errors import ConfigError
 from edgepose.evaluation.coco import evaluate_keypoints
 from edgepose.evaluation.oracle_topdown import run_topdown_oracle
@@ -191,21 +191,6 @@ def test_mpii_task_reports_pckh(shared_data, tmp_path):
     model = TargetReplay([val[i]["target"] for i in range(len(val))])
     metrics = task.evaluate(model, val, device=torch.device("cpu"), out_dir=tmp_path)
     assert metrics["PCKh"] > 95 and "PCKh@0.1" in metrics and "Head" in metrics
-
-
-def test_predict_topdown_batches_over_boxes(coco_mini):
-    from edgepose.data.transforms import read_image_rgb
-
-    image = read_image_rgb(coco_mini / "images" / "val2017" / "000000000785.jpg")
-    model = TinyHeatmapNet()
-    boxes = [[100, 50, 150, 300], [200, 60, 100, 200], [0, 0, 0, 10], [10, 10, 50, 80]]
-    out = predict_topdown(model, image, boxes, scores=[0.9, 0.8, 0.7, 0.6], codec="msra", batch_size=2)
-    assert len(out) == 4
-    for kpts, score in out:
-        assert kpts.shape == (17, 3) and np.isfinite(kpts).all() and score >= 0
-    assert out[2][1] == 0.0 and not out[2][0].any()  # the zero-width box
-    single = predict_topdown(model, image, boxes[:1], scores=[0.9], codec="msra")
-    np.testing.assert_allclose(single[0][0], out[0][0], atol=1e-4)  # batching does not change results
 
 
 @pytest.mark.slow

@@ -122,6 +122,7 @@ def test_pretrained_weights_start_the_run_and_a_foreign_file_is_refused(tmp_path
     torch.save(source.state_dict(), weights)  # a bare state dict is accepted as well as a checkpoint
     cfg = load_experiment(write_toy_config(tmp_path, epochs=1), [f"model.pretrained={weights}"])
     state = build_state(cfg, out_dir=tmp_path / "run")
+    assert Path(state.cfg.model.pretrained).is_absolute()  # the saved config.yaml finds it from anywhere
     for (name, mine), theirs in zip(state.model.state_dict().items(), source.state_dict().values()):
         assert torch.equal(mine, theirs), name
     other = tmp_path / "other.pt"

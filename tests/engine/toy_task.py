@@ -6,8 +6,9 @@ shards by index and gathers like the real tasks and returns ``{"AP": 1 / (1 + ms
 samples with mse < 0.2, ...}``; ``data.primary`` picks which one ranks ``best.pt``. ``data.crash_after``
 raises after that many samples were read in this process, to simulate a crash mid-run.
 
-Used as ``task: toy_task:ToyTask`` (``tests/engine`` must be importable: pytest puts it on ``sys.path``; the
-torchrun test sets ``PYTHONPATH``).
+Used as ``task: toy``: ``tests/engine/conftest.py`` adds ``toy -> toy_task:ToyTask`` to the fixed task table for
+each test (``tests/engine`` must be importable: pytest puts it on ``sys.path``); the torchrun test runs
+``python -m toy_main``, which adds the same row, with ``PYTHONPATH`` set.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def write_toy_config(folder: Path, name: str = "toy", **train) -> Path:
               "deterministic": True, "seed": 7}  # fmt: skip
     recipe.update(train)
     cfg = {
-        "task": "toy_task:ToyTask",
+        "task": "toy",
         "model": {"name": "toy"},
         "data": {"dataset": "toy", "n_train": 48, "n_val": 12},
         "train": recipe,

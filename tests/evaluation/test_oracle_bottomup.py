@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from standins import standing_person
 
 from edgepose.codecs.paf import PafCodec
 from edgepose.errors import DataError
@@ -17,16 +18,7 @@ KEYS = {"AP", "AP50", "AP75", "APM", "APL", "AR"}
 
 
 def _person(cx: float, cy: float, h: float) -> list[float]:
-    t = np.array(
-        [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
-         [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
-         [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
-    )  # fmt: skip
-    kp = np.zeros((17, 3))
-    kp[:, 0] = np.round(cx + t[:, 0] * h, 1)
-    kp[:, 1] = np.round(cy + t[:, 1] * h, 1)
-    kp[:, 2] = 2
-    return kp.reshape(-1).tolist()
+    return standing_person(cx, cy, h, decimals=1).reshape(-1).tolist()
 
 
 def _write(tmp_path: Path, people: list[tuple[float, float, float]], size=(640, 480)) -> Path:

@@ -7,12 +7,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from standins import TinyTopdown, unit_scale_outputs
 
 import edgepose.export.quantize as quantize
 from edgepose.cli.main import main
 from edgepose.errors import ConfigError, EdgeposeError
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import TinyTopdown, unit_scale_outputs
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from standins import TinyTopdown, unit_scale_outputs
 
 from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import TinyTopdown, unit_scale_outputs
 from edgepose.models import build_model
 from edgepose.runtime.model_info import ModelInfo
 

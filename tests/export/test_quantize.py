@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from standins import TinyTopdown, unit_scale_outputs
 
 from edgepose.cli.main import main
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import TinyTopdown, unit_scale_outputs
 from edgepose.runtime import PoseEstimator
 from edgepose.runtime.sources import read_image_bgr
 

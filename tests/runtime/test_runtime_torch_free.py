@@ -13,10 +13,10 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 
 from edgepose.engine.predict import torch_estimator
 from edgepose.export.onnx import export_onnx
-from edgepose.export.standins import OracleBottomup, TinyTopdown, unit_scale_outputs
 from edgepose.runtime.sources import read_image_bgr
 
 IMAGE = "images/val2017/000000000785.jpg"

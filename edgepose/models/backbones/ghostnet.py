@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from edgepose.errors import CheckpointError
-from edgepose.models.blocks import ConvBnAct, GhostModule, SqueezeExcite, make_divisible
+from edgepose.models.blocks import ConvBnAct, GhostModule, SqueezeExcite, init_conv_bn, make_divisible
 
 
 @dataclass(frozen=True)
@@ -202,14 +202,7 @@ class GhostNetBackbone(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv_stem(x)))

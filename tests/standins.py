@@ -1,4 +1,4 @@
-"""Small stand-in networks for trying export, the runtime and ``edgepose predict`` without trained weights.
+"""Small stand-in networks for testing export, the runtime and ``edgepose predict`` without trained weights.
 
 * :class:`TinyTopdown`: a few convolutions with the top-down contract (``task="topdown"``, ``(N, K, H/4, W/4)``
   heatmaps); exports in about a second.
@@ -7,7 +7,9 @@
   deployment path (resize, padding, decoding, scaling back) with an answer known in advance, the way the
   oracle tests check the codecs.
 
-Both follow the model attributes that :func:`edgepose.export.onnx.model_info` reads.
+Both follow the model attributes that :func:`edgepose.export.onnx.model_info` reads. They are test helpers,
+not part of the package: any test imports them as ``standins`` (``tests/`` is on ``sys.path`` through
+``tests/conftest.py``); ``benchmarks/bad_input_sweep.py`` adds ``tests/`` itself.
 """
 
 from __future__ import annotations
@@ -99,3 +101,26 @@ def unit_scale_outputs(model: nn.Module, example: torch.Tensor) -> nn.Module:
     if last.bias is not None:
         last.bias /= std
     return model
+
+
+# A standing COCO-17 person as (x, y) offsets from its centre in units of its height: the one template that the
+# bottom-up codec, dataset, task and oracle tests build their scenes from.
+PERSON_TEMPLATE = np.array(
+    [[0, -0.45], [-0.03, -0.48], [0.03, -0.48], [-0.07, -0.46], [0.07, -0.46], [-0.12, -0.33], [0.12, -0.33],
+     [-0.16, -0.15], [0.16, -0.15], [-0.18, 0.0], [0.18, 0.0], [-0.08, 0.02], [0.08, 0.02], [-0.09, 0.25],
+     [0.09, 0.25], [-0.1, 0.48], [0.1, 0.48]]
+)  # fmt: skip
+
+
+def standing_person(cx: float, cy: float, h: float, decimals: int | None = None) -> np.ndarray:
+    """(17, 3) COCO keypoints (x, y, v=2) of a standing person centred at (cx, cy), ``h`` pixels tall.
+
+    ``decimals`` rounds the coordinates (0: whole pixels, as a COCO annotation file might hold them).
+    """
+    kp = np.zeros((17, 3))
+    kp[:, 0] = cx + PERSON_TEMPLATE[:, 0] * h
+    kp[:, 1] = cy + PERSON_TEMPLATE[:, 1] * h
+    if decimals is not None:
+        kp[:, :2] = np.round(kp[:, :2], decimals)
+    kp[:, 2] = 2
+    return kp
