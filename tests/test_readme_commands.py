@@ -63,7 +63,7 @@ RUN: dict[str, tuple[dict[str, str], list[str]]] = {
 
 # Lines not run here, with the reason (and what runs them instead). Each is still parsed.
 NOT_RUN = {
-    "quickstart": "a full run is ~6 CPU-minutes; tests/cli/test_quickstart.py runs `quickstart --tiny`",
+    "quickstart": "a full run takes ~3.6 min (7 CPU-minutes); tests/cli/test_quickstart.py runs `quickstart --tiny`",
     "complexity --all": "counts every model (minutes); tests/analysis/test_complexity_models.py checks the rows",
     "bench deploy": "exports and quantises full models (minutes); tests/cli/test_bench_deploy_cli.py",
     "train configs/flpn_sres50_coco_256x192.yaml --resume": "needs COCO and a run; tests/engine/test_resume.py",

@@ -24,7 +24,7 @@ from typing import Any
 __all__ = ["FLOPS_TOLERANCE", "PAPER_FIGURES", "PARAMS_TOLERANCE", "PaperFigure", "compare", "within_tolerance"]
 
 PARAMS_TOLERANCE = 0.03
-"""A row is reproduced when our parameters are within ±3 % of the paper's (issue 14) ..."""
+"""A row is reproduced when our parameters are within ±3 % of the paper's ..."""
 FLOPS_TOLERANCE = 0.05
 """... and our FLOPs, in the paper's convention, within ±5 %."""
 

@@ -1,4 +1,4 @@
-"""ImageNet-style classification pretraining of a pose backbone, as a task of the shared engine (issue 14, item 1).
+"""ImageNet-style classification pretraining of a pose backbone, as a task of the shared engine.
 
 Why a task and not a second trainer: checkpoints, exact resume, ``torchrun``, progress and curves then come from
 :mod:`edgepose.engine.trainer` unchanged. ``edgepose pretrain CONFIG`` runs it (docs/pretraining.md); a config

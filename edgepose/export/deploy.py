@@ -1,8 +1,9 @@
 """The deployment graph: a trained network rewritten into an arithmetically identical, cheaper one.
 
 Training graphs carry structure that only training needs. At inference it costs time, mostly on CPUs where
-FLPN's few MACs are spread over many small, memory-bound layers (issue 13: FLPN-50 ran at about half
-SimpleBaseline's GMAC/s through ONNX Runtime). :func:`deploy_model` returns a rewritten *copy* (eval mode):
+FLPN's few MACs are spread over many small, memory-bound layers (FLPN-50 runs at about half
+SimpleBaseline's GMAC/s through ONNX Runtime, docs/deployment.md). :func:`deploy_model` returns a rewritten
+*copy* (eval mode):
 
 * **BatchNorm folded** into the convolution that feeds it, for ``Conv2d`` and ``ConvTranspose2d`` of any
   ``groups`` (depth-wise convs, FLPN's group deconvolutions). A BN is folded only when a traced forward pass

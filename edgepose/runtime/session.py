@@ -11,10 +11,10 @@
   ``auto``      (the default) the fastest of the candidates available here, **measured**: ONNX Runtime on
                 the file; OpenVINO on it, when installed; ONNX Runtime on the INT8 sibling ``NAME.int8.onnx``
                 written by ``edgepose quantize``, when it exists. Each runs a few interleaved calls at the
-                model's input size; the fastest median wins. Which back-end is fastest depends on the CPU
-                (issue 13: OpenVINO 1.5x slower than ONNX Runtime, INT8 barely faster, on an AMD EPYC), so
-                it is measured, not assumed; INT8 is only used when it is measured faster. The choice is
-                remembered per file, thread count and machine in ``$EDGEPOSE_CACHE_DIR`` (default
+                model's input size; the fastest median wins. Which back-end is fastest depends on the CPU and
+                the model (docs/deployment.md: on one AMD EPYC, OpenVINO is fastest for FLPN-50, INT8 for
+                SimpleBaseline-R50), so it is measured, not assumed; INT8 is only used when measured faster.
+                The choice is remembered per file, thread count and machine in ``$EDGEPOSE_CACHE_DIR`` (default
                 ``~/.cache/edgepose``) so that it is paid once, not on every run.
 
   When there is a single candidate (no OpenVINO, no INT8 sibling, or GPU providers asked for), ``auto`` is
