@@ -82,7 +82,11 @@ def _loader_blocks(state: Any, workers: int, steps: int, warmup: int, lr: float)
     # CPU per image of the loader itself: measurable in this process only when it does the loading (no workers)
     loader_cpu = (time.process_time() - cpu) * 1e3 / images if workers == 0 else None
     non_blocking = state.device.type == "cuda"
-    it = iter(loader)  # persistent workers: no respawn; otherwise a fresh start, as at each epoch
+    # A fresh loader, as at a run's start: re-iterating a persistent-worker loader left mid-epoch hung here
+    del it, loader
+    loader = build_train_loader(state.task, state.train_set, cfg, state.dist, state.device)
+    loader.sampler.set_epoch(0)  # type: ignore[union-attr]
+    it = iter(loader)
     for _ in range(warmup):
         next(it)
     wait = 0.0

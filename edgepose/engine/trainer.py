@@ -199,17 +199,12 @@ class EpochShuffleSampler(Sampler[int]):
 
 def _worker_init(worker_id: int, task_init: Any = None) -> None:
     """Seed python's and numpy's global RNGs of a DataLoader worker from its torch seed (the loader's per-epoch
-    generator's base seed + worker id), limit OpenCV to one thread (torch already runs one per worker), then run
-    the task's own ``worker_init_fn`` if it has one."""
+    generator's base seed + worker id), then run the task's own ``worker_init_fn`` if it has one."""
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002
-    try:  # one OpenCV thread per worker: the workers are the parallelism, a pool each would oversubscribe the cores
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    # No cv2.setNumThreads here: in a child forked after the parent used OpenCV's thread pool, resizing that pool
+    # can wait forever on threads that did not survive the fork (it hung `edgepose bench train` with workers).
     if task_init is not None:
         task_init(worker_id)
 
