@@ -23,8 +23,7 @@ from edgepose.cli.checks import output_dir
 from edgepose.cli.common import add_set_argument
 from edgepose.errors import ConfigError
 
-CLASSIFICATION_TASK = "edgepose.engine.classification:ClassificationTask"
-CLASSIFICATION_NAMES = ("classification", CLASSIFICATION_TASK)  # the task table's name, and its target
+CLASSIFICATION_TASK = "classification"  # its name in edgepose.engine.task.TASK_TABLE
 DATA_PATH_KEYS = ("train_dir", "val_dir")
 
 
@@ -54,14 +53,18 @@ def load_pretrain_config(path: str | Path, overrides: list[str] | None = None) -
     pose config: an error that points at ``edgepose train``)."""
     from edgepose.config import parse_overrides
     from edgepose.engine.config import load_experiment, read_experiment_dict
+    from edgepose.engine.task import TASK_TABLE, task_target
 
     items: dict[str, Any] = dict(parse_overrides(overrides or []))
     if "task" not in read_experiment_dict(path):
         items = {"task": CLASSIFICATION_TASK, **items}
     cfg = load_experiment(path, items)
-    if cfg.task not in CLASSIFICATION_NAMES:
-        raise ConfigError(f"config key 'task': {cfg.task!r} is not the classification task; `edgepose pretrain` "
-                          f"runs {CLASSIFICATION_TASK} (pose configs train with `edgepose train`)", path)  # fmt: skip
+    if task_target(cfg.task) != TASK_TABLE[CLASSIFICATION_TASK]:  # the name, or a saved run's full spelling
+        raise ConfigError(
+            f"config key 'task': {cfg.task!r} is not the classification task; `edgepose pretrain` runs "
+            f"{CLASSIFICATION_TASK!r}; pose configs train with `edgepose train`",
+            path,
+        )
     return cfg
 
 

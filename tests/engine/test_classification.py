@@ -62,7 +62,7 @@ def test_training_run_and_the_pose_model_loads_its_trunk(tmp_path):
     _image_folder(tmp_path / "val", n=3)
     cfg_path = tmp_path / "pretrain.yaml"
     cfg_path.write_text(yaml.safe_dump({
-        "task": "edgepose.engine.classification:ClassificationTask",
+        "task": "classification",
         "model": {"name": "flpn_sres50", "overrides": TINY},
         "data": {"dataset": "imagefolder", "train_dir": "train", "val_dir": "val", "input_size": 32},
         "train": {"epochs": 2, "batch_size": 4, "optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-4,
