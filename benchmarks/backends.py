@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"input_size": (160, 160), "blocks": (1, 1, 1, 1), "width": 0.5, "deconv_channels": 128, "num_keypoints": 14}
+SMALL = {"input_size": (160, 160), "blocks": (1, 1, 1, 1), "width": 0.5, "deconv_channels": 128, "keypoints": "lsp"}
 MODELS = {
     "flpn_sres50": ("flpn_sres50", {}),
     "simplebaseline_r50": ("simplebaseline_r50", {}),

@@ -119,6 +119,58 @@ def make_fixtures(root: Path) -> dict[str, Path]:
     f["results_dict"].write_text(json.dumps({"image_id": 785}))
     f["results_unknown_image"] = root / "results_unknown.json"
     f["results_unknown_image"].write_text(json.dumps([dict(res[0], image_id=1)]))
+    dup = gt(good)
+    dup["annotations"].append(dict(good))  # the same annotation id twice
+    f["gt_dup_ids"] = root / "gt_dup_ids.json"
+    f["gt_dup_ids"].write_text(json.dumps(dup))
+    # paths of the wrong kind
+    f["fifo"] = root / "pipe"
+    os.mkfifo(f["fifo"])
+    f["zero_link"] = root / "zero_link"
+    f["zero_link"].symlink_to("/dev/zero")
+    f["empty_yaml"] = root / "empty.yaml"
+    f["empty_yaml"].write_text("# nothing here\n")
+    f["config_dir"] = root / "config.yaml"  # a folder named like a config
+    f["config_dir"].mkdir()
+    f["lsp_mat_dir"] = root / "lsp_mat_dir"  # joints.mat is a folder
+    (f["lsp_mat_dir"] / "joints.mat").mkdir(parents=True)
+    (f["lsp_mat_dir"] / "images").mkdir()
+    # checkpoints: a finite one and a NaN one of the same tiny FLPN, and a toy config that trains in seconds
+    from edgepose.engine.checkpoint import save_checkpoint
+    from edgepose.models import build_model
+
+    overrides = {"input_size": [64, 64], "blocks": [1, 1, 1, 1], "width": 0.25, "deconv_channels": 32}
+    net = build_model("flpn_sres50", **overrides)
+    cfg = {"task": "topdown", "model": {"name": "flpn_sres50", "overrides": overrides},
+           "data": {"dataset": "coco", "train_ann": str(f["gt"]), "train_images": str(root),
+                    "val_ann": str(f["gt"]), "val_images": str(root), "input_size": [64, 64]},
+           "eval": {"use_gt_boxes": True},
+           "train": {"epochs": 1, "batch_size": 1, "workers": 0, "device": "cpu", "amp": False}}  # fmt: skip
+    f["config"] = root / "tiny.yaml"
+    f["config"].write_text(json.dumps(cfg))  # JSON is YAML
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    f["ckpt"] = save_checkpoint(root / "tiny.pt", {"model": state, "model_name": "flpn_sres50",
+                                                    "model_overrides": overrides, "config": cfg})  # fmt: skip
+    nan_state = {k: v.clone().fill_(float("nan")) if v.is_floating_point() else v for k, v in state.items()}
+    f["nan_ckpt"] = save_checkpoint(root / "nan.pt", {"model": nan_state, "model_name": "flpn_sres50",
+                                                       "model_overrides": overrides, "config": cfg})  # fmt: skip
+    f["finished_run"] = root / "finished_run"
+    f["finished_run"].mkdir()
+    (f["finished_run"] / "last.pt").write_bytes(f["ckpt"].read_bytes())
+    f["corrupt_run"] = root / "corrupt_run"
+    f["corrupt_run"].mkdir()
+    (f["corrupt_run"] / "last.pt").write_bytes(b"garbage")
+    # ImageFolder trees whose classes differ
+    for split, names in (("train", ("a", "b")), ("val", ("a", "c"))):
+        for name in names:
+            folder = root / "cls" / split / name
+            folder.mkdir(parents=True)
+            cv2.imwrite(str(folder / "0.jpg"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    f["pretrain_cfg"] = root / "pretrain.yaml"
+    f["pretrain_cfg"].write_text(json.dumps({
+        "model": {"name": "flpn_sres50", "overrides": overrides},
+        "data": {"train_dir": str(root / "cls" / "train"), "val_dir": str(root / "cls" / "val"), "input_size": 32},
+        "train": {"epochs": 1, "batch_size": 2, "workers": 0, "device": "cpu"}}))  # fmt: skip
     return f
 
 
@@ -222,9 +274,87 @@ def cases(f: dict[str, Path], tmp: Path) -> list[Case]:
         Case("oracle", "topdown: a person outside the image (counted, run goes on)",
              ["oracle", "topdown", "--ann", str(f["gt_outside"])], "1 box outside the image", 0),
     ]
+    c = more_cases(f, tmp) + c  # issue 20's cases first: a run cut short still covers them
     if not cuda:
         c.append(Case("predict", "--device cuda without CUDA", [*p, "--device", "cuda"], "no CUDAExecutionProvider"))
     return c
+
+
+def more_cases(f: dict[str, Path], tmp: Path) -> list[Case]:
+    """Issue 20's cases: the rest of the commands, wrong kinds of path, NaN weights, nothing overwritten."""
+    import torch
+
+    onnx, img, out = str(f["onnx"]), str(f["image"]), str(tmp / "out")
+    q = ["quantize", onnx, "--out", out + ".q.onnx", "--calib"]
+    ev = ["evaluate-results", "--results", str(f["results"]), "--ann"]
+    c = [
+        Case("quantize", "--calib is a named pipe", [*q, str(f["fifo"])], "this is a named pipe"),
+        Case("quantize", "--calib is a link to /dev/zero", [*q, str(f["zero_link"])], "a character device"),
+        Case("quantize", "--out is the input model", ["quantize", onnx, "--out", onnx, "--calib", str(f["calib"])],
+             "would replace the fp32 model"),
+        Case("evaluate-results", "duplicate annotation ids", [*ev, str(f["gt_dup_ids"])], "duplicate annotation id"),
+        Case("evaluate-results", "--ann is a folder", [*ev, str(f["empty_dir"])], "this is a folder"),
+        Case("evaluate-results", "--ann is a named pipe", [*ev, str(f["fifo"])], "this is a named pipe"),
+        Case("oracle", "topdown: --ann is a folder", ["oracle", "topdown", "--ann", str(f["empty_dir"])], "a folder"),
+        Case("export", "--no-deploy of a NaN checkpoint",
+             ["export", str(f["nan_ckpt"]), "--out", out + ".nan.onnx", "--no-deploy"], "weights are not finite"),
+        Case("export", "NaN checkpoint (deploy graph)", ["export", str(f["nan_ckpt"]), "--out", out + ".nan.onnx"],
+             "weights are not finite"),
+        Case("export", "--input-size 4 4", ["export", str(f["ckpt"]), "--out", out + ".small.onnx", "--input-size",
+                                           "4", "4"], "--input-size must be at least 32"),
+        Case("eval", "--weights a NaN checkpoint", ["eval", str(f["config"]), "--weights", str(f["nan_ckpt"]),
+                                                   "--out", out + "_eval"], "weights are not finite"),
+        Case("eval", "config is a folder", ["eval", str(f["config_dir"]), "--weights", str(f["ckpt"])], "a folder"),
+        Case("train", "empty config", ["train", str(f["empty_yaml"])], "empty.yaml: the config file is empty"),
+        Case("train", "config is a named pipe", ["train", str(f["fifo"])], "this is a named pipe"),
+        Case("train", "config is a folder", ["train", str(f["config_dir"])], "this is a folder"),
+        Case("train", "plain train into a folder holding a run",
+             ["train", str(f["config"]), "--out", str(f["finished_run"])], "already holds a run"),
+        Case("train", "--resume over a corrupt last.pt (refused, file kept)",
+             ["train", str(f["config"]), "--out", str(f["corrupt_run"]), "--resume"], "nothing to resume from"),
+        Case("pretrain", "empty config", ["pretrain", str(f["empty_yaml"])], "the config file is empty"),
+        Case("pretrain", "validation classes unlike the training ones", ["pretrain", str(f["pretrain_cfg"]),
+             "--out", out + "_pre"], "only in validation: c"),
+        Case("pck", "--root is a file", ["pck", "--root", str(f["a_file"]), "--range", "1", "2"], "this is a file"),
+        Case("pck", "joints.mat is a folder", ["pck", "--root", str(f["lsp_mat_dir"]), "--range", "1", "2"],
+             "this is a folder"),
+        Case("quickstart", "--seed -1", ["quickstart", "--tiny", "--out", out + "_qs", "--seed", "-1"],
+             "--seed must be >= 0"),
+        Case("quickstart", "--minutes inf", ["quickstart", "--tiny", "--out", out + "_qs", "--minutes", "inf"],
+             "--minutes must be a finite number"),
+        Case("quickstart", "--lspet-root is a file", ["quickstart", "--tiny", "--out", out + "_qs", "--lspet-root",
+                                                     str(f["a_file"])], "is a file, not a folder"),
+        Case("ssim", "--layers names no module", ["ssim", "flpn_sres50", "--images", str(f["calib"]), "--layers",
+                                                 "layer9"], "modules include"),
+        Case("complexity", "--input-size 4 4", ["complexity", "flpn_sres50", "--input-size", "4", "4"],
+             "--input-size"),
+        Case("bench", "--threads 0", ["bench", "latency", "flpn_sres50", "--threads", "0"], "--threads"),
+        Case("synth", "--val-fraction 2", ["synth", out + "_synth2", "--images", "4", "--val-fraction", "2"],
+             "val_fraction"),
+        Case("models", "unknown option", ["models", "--nope"], "unrecognized arguments", 2),
+        Case("demo", "--threshold nan", ["demo", "--threshold", "nan", "--out", out + "_demo"], "--threshold"),
+        Case("demo", "--threshold -5", ["demo", "--threshold", "-5", "--out", out + "_demo"], "--threshold"),
+        Case("predict", "--weights a NaN checkpoint", ["predict", img, "--weights", str(f["nan_ckpt"])],
+             "not finite"),
+        Case("predict", "--refine 1000", ["predict", img, "--onnx", onnx, "--refine", "1000"], "--refine"),
+        Case("predict", "image is a named pipe", ["predict", str(f["fifo"]), "--onnx", onnx], "named pipe"),
+    ]
+    if not torch.cuda.is_available():
+        c.append(Case("ssim", "--device cuda without CUDA", ["ssim", "flpn_sres50", "--images", str(f["calib"]),
+                                                            "--device", "cuda"], "PyTorch sees no CUDA GPU"))
+    return c
+
+
+def run_dev_full(cwd: Path) -> tuple[bool, int, str]:
+    """``edgepose models --json > /dev/full`` through the ``edgepose`` launcher (the console script)."""
+    launcher = Path(sys.executable).with_name("edgepose")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([str(launcher), "models", "--json"], cwd=cwd, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=600)  # fmt: skip
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    ok = proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in last
+    return ok, proc.returncode, last
 
 
 def run_case(case: Case, cwd: Path) -> tuple[bool, int, str]:
@@ -255,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
             failed += not ok
             shown = last.replace(tmp_name, "$TMP").replace("|", "\\|")
             rows.append(f"| {case.command} | {case.kind} | {code} | {'' if ok else '**FAILED** '}`{shown}` |")
+            print(rows[-1], flush=True)
+        if Path("/dev/full").exists() and (not args.only or args.only == "models"):
+            ok, code, last = run_dev_full(tmp)
+            failed += not ok
+            todo.append(Case("models", "--json > /dev/full (launcher)", [], ""))
+            rows.append(f"| models | --json > /dev/full (the edgepose launcher) | {code} | "
+                        f"{'' if ok else '**FAILED** '}`{last}` |")  # fmt: skip
             print(rows[-1], flush=True)
     table = "\n".join(rows)
     if args.markdown:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 
 from edgepose.errors import ConfigError
+from edgepose.io import atomic_write_text, current_umask, new_file_mode, temp_file_beside  # noqa: F401 (re-exported)
 
 T = TypeVar("T")
 
@@ -167,19 +168,47 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | Iterable[str] | None)
     return from_dict(type(cfg), data)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with one-line errors naming the file for missing or malformed files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("config file not found", path)
+_VAR_WITH_DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+def expand_path(value: str | Path) -> str:
+    """``~`` and environment variables expanded, with shell-style defaults: ``${EDGEPOSE_DATA:-../../shared/data}``.
+
+    Configs name their data as ``${EDGEPOSE_DATA:-../../shared/data}/lspet/joints.mat``: the data folder the
+    tests and CI use (``$EDGEPOSE_DATA``), else the repository's sibling ``shared/data`` (relative to the config
+    file, resolved by the caller). A variable that starts the path and holds a relative path is made absolute
+    against the current folder (where the user set it), not against the config's folder.
+    """
+    text = str(value)
+
+    def substitute(match: re.Match[str]) -> str:
+        env = os.environ.get(match.group(1))
+        if not env:
+            return match.group(2)
+        return os.path.abspath(env) if match.start() == 0 else env
+
+    text = _VAR_WITH_DEFAULT.sub(substitute, text)
+    return os.path.expandvars(os.path.expanduser(text))
+
+
+def read_yaml(path: str | Path, *, allow_empty: bool = False) -> dict[str, Any]:
+    """Read a YAML mapping, with one-line errors naming the file: missing, not a file (a folder, a named pipe:
+    said as such), malformed, empty (unless ``allow_empty``), or not a mapping."""
+    from edgepose.pathkind import require_file
+
+    path = require_file(path, "config file", ConfigError)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"malformed YAML{where}", path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a text (UTF-8) file, so not a YAML config", path) from None
     if data is None:
-        return {}
+        if allow_empty:
+            return {}
+        raise ConfigError("the config file is empty (no keys: nothing to run)", path)
     if not isinstance(data, dict):
         raise ConfigError("top level of a config must be a mapping", path)
     return data
@@ -199,61 +228,3 @@ def save_yaml(data: Any, path: str | Path) -> None:
     """Write a config (dataclass or dict) as YAML atomically: a crash never leaves a half-written file."""
     payload = to_dict(data) if dataclasses.is_dataclass(data) else data
     atomic_write_text(path, yaml.safe_dump(payload, sort_keys=False))
-
-
-_UMASK: int | None = None
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux).
-
-    ``os.umask`` can only be read by setting it, which races with threads creating files; the fallback does
-    that once and caches the result.
-    """
-    global _UMASK
-    if _UMASK is None:
-        try:
-            with open("/proc/self/status", encoding="ascii") as fh:
-                _UMASK = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-        except (OSError, StopIteration, ValueError, IndexError):
-            _UMASK = os.umask(0o022)
-            os.umask(_UMASK)
-    return _UMASK
-
-
-def new_file_mode() -> int:
-    """The mode ``open(path, "w")`` gives a new file: ``0o666`` less the umask (``0o644`` under the usual 022)."""
-    return 0o666 & ~current_umask()
-
-
-def temp_file_beside(path: str | Path, suffix: str = "") -> tuple[int, str]:
-    """``(fd, name)`` of a new temporary file in ``path``'s folder, for writing and then ``os.replace``.
-
-    ``tempfile.mkstemp`` creates files with mode 0600 so that other users cannot read them; once renamed into
-    place that made configs, CSV logs and ONNX models private while the plots beside them (written by
-    ``open``) were 0644. The temporary file gets the mode ``open`` would have given the final file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    try:
-        os.fchmod(fd, new_file_mode())
-    except (OSError, AttributeError):  # no fchmod (Windows) or a file system without modes: keep mkstemp's
-        pass
-    return fd, tmp
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (atomic on POSIX).
-
-    The result has the permissions a plain ``open(path, "w")`` would give it (see :func:`temp_file_beside`).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -67,13 +67,6 @@ def box_to_center_scale(
     return center, scale
 
 
-def center_scale_to_box(center: Sequence[float], scale: Sequence[float], pixel_std: float = PIXEL_STD) -> np.ndarray:
-    """The (already padded) region ``(x, y, w, h)`` a (center, scale) pair covers."""
-    cx, cy = (float(v) for v in center)
-    w, h = (float(v) * pixel_std for v in scale)
-    return np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float64)
-
-
 # ---------------------------------------------------------------------------------------------- affine
 def _rotate(point: np.ndarray, rot_rad: float) -> np.ndarray:
     sn, cs = np.sin(rot_rad), np.cos(rot_rad)

@@ -20,11 +20,56 @@ def shared_data_dir() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
+# Every skip for missing real data starts with this, so the summary hook below can count them as one line.
+NO_DATA = "needs the real data"
+HOW_TO_GET_DATA = (
+    "set EDGEPOSE_DATA to a folder holding coco_val2017_mini/, lspet/, mpii_small/ ... (the project's shared/data; "
+    "its README.md says where each sample comes from) or put it at ../shared/data beside the repository"
+)
+
+
+def in_ci() -> bool:
+    """CI sets ``CI=true``: there missing data is an error, never a green run of skips."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_data(what: str) -> None:
+    """Skip the test (a fresh clone without the data), or fail it under CI, where the data must be there."""
+    message = f"{NO_DATA}: {what}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: the real data must be present; {HOW_TO_GET_DATA})", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """One line for all real-data skips, how many and how to get the data, instead of one ``-ra`` line per test.
+
+    The skips are held back while pytest writes its short summary and put back before the final counts line,
+    which still includes them.
+    """
+    stats = terminalreporter.stats
+    skipped = stats.get("skipped", [])
+    held = [r for r in skipped if NO_DATA in str(getattr(r, "longrepr", ""))]
+    if held:
+        stats["skipped"] = [r for r in skipped if r not in held]
+    try:
+        return (yield)
+    finally:
+        if held:
+            stats["skipped"] = skipped
+            terminalreporter.write_line(
+                f"SKIPPED {len(held)} tests that need the real data folder (not found at {shared_data_dir()}): "
+                f"{HOW_TO_GET_DATA}",
+                yellow=True,
+            )
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
     if not path.is_dir():
-        pytest.skip(f"real data folder not found at {path} (set EDGEPOSE_DATA to point at shared/data)")
+        missing_data(f"no folder {path}")
     return path
 
 
@@ -33,7 +78,7 @@ def coco_mini(shared_data: Path) -> Path:
     """Folder of the real COCO val2017 mini set (annotations/ and images/val2017/)."""
     path = shared_data / "coco_val2017_mini"
     if not (path / "annotations" / "person_keypoints_val2017_mini.json").is_file():
-        pytest.skip(f"COCO mini set not found under {path}")
+        missing_data(f"COCO mini set not found under {path}")
     return path
 
 
@@ -42,7 +87,16 @@ def lspet(shared_data: Path) -> Path:
     """The real LSPet folder (joints.mat and images/im00001.jpg ...)."""
     path = shared_data / "lspet"
     if not (path / "joints.mat").is_file() or not (path / "images").is_dir():
-        pytest.skip(f"LSPet not found under {path}")
+        missing_data(f"LSPet not found under {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mpii_small(shared_data: Path) -> Path:
+    """The real MPII sample (HRNet-format JSON under mmpose/, bearpaw annotations, 5 images)."""
+    path = shared_data / "mpii_small"
+    if not (path / "mmpose" / "test_mpii.json").is_file():
+        missing_data(f"mpii_small not found under {path}")
     return path
 
 

@@ -7,9 +7,9 @@
   deployment path (resize, padding, decoding, scaling back) with an answer known in advance, the way the
   oracle tests check the codecs.
 
-Both follow the model attributes that :func:`edgepose.export.onnx.model_info` reads. They are test helpers,
-not part of the package: any test imports them as ``standins`` (``tests/`` is on ``sys.path`` through
-``tests/conftest.py``); ``benchmarks/bad_input_sweep.py`` adds ``tests/`` itself.
+Both carry their metadata (``model_info``, :func:`edgepose.meta.describe_network`) as every built model does.
+They are test helpers, not part of the package: any test imports them as ``standins`` (``tests/`` is on
+``sys.path`` through ``tests/conftest.py``); ``benchmarks/bad_input_sweep.py`` adds ``tests/`` itself.
 """
 
 from __future__ import annotations
@@ -18,15 +18,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepose.keypoints import coco_to_openpose
+from edgepose.keypoints import KeypointSpec, coco_to_openpose, get_keypoint_spec
+from edgepose.meta import describe_network
 
 
 class TinyTopdown(nn.Module):
     task = "topdown"
     stride = 4
+    input_normalization = "imagenet"
 
-    def __init__(self, num_keypoints: int = 17, input_size: tuple[int, int] = (64, 48), width: int = 16) -> None:
+    def __init__(
+        self, keypoints: str | KeypointSpec = "coco", input_size: tuple[int, int] = (64, 48), width: int = 16,
+        codec: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
+        spec = get_keypoint_spec(keypoints) if isinstance(keypoints, str) else keypoints
+        num_keypoints = spec.num_keypoints
         self.num_keypoints, self.input_size = num_keypoints, tuple(input_size)
         self.body = nn.Sequential(
             nn.Conv2d(3, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
@@ -34,6 +41,7 @@ class TinyTopdown(nn.Module):
             nn.Conv2d(width, width, 3, 1, 1), nn.ReLU(),
             nn.Conv2d(width, num_keypoints, 1),
         )  # fmt: skip
+        self.model_info = describe_network(self, model_name="tiny_topdown", keypoints=spec, codec=codec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -56,6 +64,7 @@ class OracleBottomup(nn.Module):
         self.register_buffer("pafs", torch.as_tensor(pafs, dtype=torch.float32)[None])
         self.input_size = tuple(input_size)
         self.final_only = True
+        self.model_info = describe_network(self, model_name="oracle_bottomup")
 
     @classmethod
     def from_coco_keypoints(cls, keypoints: np.ndarray, image_size: tuple[int, int], height: int = 368):

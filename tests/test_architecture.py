@@ -3,7 +3,12 @@
 * The sub-packages and top-level modules of ``edgepose`` import each other without a cycle.
 * ``codecs/`` and ``runtime/`` (what a device runs) never reach ``data/``, ``models/``, ``engine/`` or torch,
   following every import transitively, including imports inside functions (only ``TYPE_CHECKING`` blocks are
-  exempt, as they never run).
+  exempt, as they never run) -- module by module, and floor by floor: a device floor that imports any module of
+  a floor (``evaluation/``) is taken to reach everything that floor reaches (``evaluation -> data``), because
+  the floor is what a package installs and what a reader sees. OKS-NMS lives at the bottom (``edgepose.oks``)
+  for that reason.
+* ``engine/`` does not import ``export/``: the metadata a model carries (``edgepose.meta``) is built with the
+  model, not by the exporter.
 """
 
 from __future__ import annotations
@@ -102,3 +107,49 @@ def test_codecs_and_runtime_reach_neither_data_models_engine_nor_torch() -> None
                 if nxt.startswith("edgepose") and nxt not in seen:
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
+
+
+def _floor_graph() -> dict[str, set[str]]:
+    """floor -> floors (and third-party top-level packages) its modules import."""
+    floors: dict[str, set[str]] = defaultdict(set)
+    for source, targets in _graph().items():
+        for target in targets:
+            if not target.startswith("edgepose"):
+                floors[_floor(source)].add(target)
+            elif _floor(target) != _floor(source):
+                floors[_floor(source)].add(_floor(target) if _floor(target) != "edgepose" else target)
+    return floors
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
+    """Every node reachable from ``start``, with one path to it."""
+    paths = {start: [start]}
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                stack.append(nxt)
+    return paths
+
+
+def test_device_floors_reach_neither_data_models_engine_nor_torch_floor_by_floor() -> None:
+    floors = _floor_graph()
+    assert "runtime" in floors and "evaluation" in floors
+    for start in ("codecs", "runtime"):
+        reached = _reach(floors, start)
+        for bad in ("data", "models", "engine", "torch", "torchvision"):
+            assert bad not in reached, f"{' -> '.join(reached[bad])}: the device floor must not reach this"
+
+
+def test_the_floor_graph_sees_a_transitive_path() -> None:
+    """The check above is not vacuous: a runtime module importing evaluation/ would reach data/ through it."""
+    floors = _floor_graph()
+    floors["runtime"] = {*floors["runtime"], "evaluation"}
+    assert "data" in _reach(floors, "runtime")
+
+
+def test_engine_does_not_import_export() -> None:
+    floors = _floor_graph()
+    assert "export" not in floors["engine"], "engine/ imports export/ (metadata is built in edgepose.meta)"

@@ -41,12 +41,13 @@ def test_atomic_write_gives_the_mode_open_gives(tmp_path):
 
 def test_the_mode_follows_the_umask(tmp_path, umask_027, monkeypatch):
     import edgepose.config as config
+    import edgepose.io
 
-    monkeypatch.setattr(config, "_UMASK", None)  # read the umask afresh
+    monkeypatch.setattr(edgepose.io, "_UMASK", None)  # read the umask afresh (the writer lives in edgepose.io)
     assert config.current_umask() == 0o027
     atomic_write_text(tmp_path / "a.csv", "x\n")
     assert _mode(tmp_path / "a.csv") == 0o640
-    monkeypatch.setattr(config, "_UMASK", None)
+    monkeypatch.setattr(edgepose.io, "_UMASK", None)
 
 
 def test_replacing_a_file_keeps_the_content_atomic(tmp_path):

@@ -55,9 +55,16 @@ def test_skeleton_is_connected_and_links_the_same_sides():
 
 def test_flip_back_of_mirrored_lsp_heatmaps_restores_the_original():
     """A heatmap stack mirrored like a flipped image comes back to the original through the codec's flip."""
-    rng = np.random.default_rng(0)
-    heatmaps = rng.random((1, 14, 16, 16)).astype(np.float32)
-    mirrored = heatmaps[:, LSP.flip_index, :, ::-1]  # what a perfect model outputs on the mirrored image
+    # built by hand from the joint names, not from LSP.flip_index: one peak per joint at its own (row, column);
+    # in the mirrored image the right ankle's peak is the left ankle's, at column 15 - x
+    heatmaps = np.zeros((1, 14, 16, 16), np.float32)
+    mirrored = np.zeros_like(heatmaps)
+    for j, name in enumerate(LSP.names):
+        y, x = j, (3 * j + 1) % 16
+        heatmaps[0, j, y, x] = 1.0 + j
+        other = name.replace("right", "@").replace("left", "right").replace("@", "left")
+        mirrored[0, LSP.names.index(other), y, 15 - x] = 1.0 + j
+    assert LSP.names.index("right_ankle") != LSP.names.index("left_ankle")  # the swap is not the identity
     codec = HeatmapCodec((64, 64), stride=4)
     back = codec.flip_back(mirrored, LSP.flip_index, shift=False)
     np.testing.assert_array_equal(back, heatmaps)

@@ -4,7 +4,8 @@ Every ``edgepose ...`` line of README.md's ```bash blocks is parsed with the rea
 that does not exist, or a grammar the command rejects, fails here. The lines that need no COCO, GPU, camera or
 trained checkpoint are run, in-process in a scratch folder, with a few settings made tiny (:data:`RUN`); the
 others are listed in :data:`NOT_RUN` with the reason and the test that covers them instead. The ```python block
-(the three-line API) runs against a tiny exported ONNX model.
+(the Python API) runs as written on a bundled photo with the shipped model, and gives the keypoints
+``edgepose predict`` gives.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ SSIM_TINY = ["--max-images", "2", "--pairs", "30", "--input-size", "128", "96"]
 # Lines run as written, with these changes to keep them to seconds: (README prefix, replacements, extra args).
 RUN: dict[str, tuple[dict[str, str], list[str]]] = {
     "demo": ({}, []),  # the shipped model on the bundled photos, torch-free: seconds as written
+    "predict photo.jpg": ({"photo.jpg": str(PHOTOS / "skier_785.jpg")}, []),  # the shipped model, torch-free
     "models": ({}, []),
     "complexity flpn_sres50 --json": ({}, []),
     "complexity flpn_sres50 --set gc=false": ({}, []),
@@ -72,7 +74,8 @@ NOT_RUN = {
     "eval": "needs COCO and a trained checkpoint; tests/engine/test_trainer.py",
     "evaluate-results": "needs COCO val annotations and a results file; tests/evaluation/test_coco_eval.py",
     "oracle": "needs COCO val annotations; tests/evaluation/test_oracle_*.py run it on the val mini set",
-    "predict": "needs a trained checkpoint or ONNX model and a photo; tests/cli/test_predict.py",
+    "predict photo.jpg --weights": "needs a trained checkpoint; tests/cli/test_predict.py",
+    "predict photo.jpg --onnx": "needs an exported model; tests/cli/test_predict.py",
     "pck": "scores 500 LSPet images (about a minute); tests/cli/test_cli_pck.py runs it on 20 and on tiny folders",
     "train configs/flpn_small_lspet_160x160.yaml": "trains for about 1.5 h; tests/engine/test_lspet_training.py "
     "runs a tiny LSPet training",
@@ -110,6 +113,58 @@ def test_every_readme_command_is_run_or_says_why_not():
 RUNNABLE = [c for c in COMMANDS if _key(c, RUN) is not None and _key(c, NOT_RUN) is None]
 
 
+def _param_count(name: str, **overrides) -> int:
+    """Parameters of a model counted by PyTorch itself: the reference for `complexity`'s own counter."""
+    from edgepose.models import build_model
+
+    return sum(p.numel() for p in build_model(name, **overrides).parameters())
+
+
+def _check_values(run: list[str], out: str, tmp_path: Path) -> None:
+    """What each command's output must say, beyond exiting 0: values checked against a reference where one
+    exists (PyTorch's parameter count, the bundled photos, the arguments given)."""
+    if run[0] == "demo":
+        payload = json.loads((tmp_path / "output" / "demo" / "poses.json").read_text())
+        photos = sorted(PHOTOS.glob("*.jpg"))
+        assert [r["file"] for r in payload["images"]] == [p.name for p in photos]
+        assert all(len(r["people"]) == 1 and len(r["people"][0]["keypoints"]) == len(payload["keypoint_names"])
+                   for r in payload["images"]), "one person per photo, a row per keypoint name"  # fmt: skip
+        for photo in photos:
+            assert re.search(rf"{re.escape(photo.name)}\s+\d+x\d+\s+1 person", out), out
+    elif run[0] == "predict":
+        records = json.loads((tmp_path / "predictions" / "skier_785.json").read_text())
+        meta = json.loads((tmp_path / "predictions" / "skier_785.meta.json").read_text())
+        assert len(records) == 1 and len(records[0]["keypoints"]) == 3 * len(meta["keypoint_names"])
+        assert (tmp_path / "predictions" / "skier_785.jpg").is_file() and "1 images, 1 person" in out
+    elif run[0] == "models":
+        from edgepose.models import list_models
+
+        for name in list_models():
+            assert re.search(rf"^{name}\s+(topdown|bottomup)", out, re.M), f"{name} missing from `edgepose models`"
+    elif run[:2] == ["complexity", "flpn_sres50"] and "--json" in run:
+        report = json.loads(out)
+        assert report["model"] == "flpn_sres50" and report["params"] == _param_count("flpn_sres50")
+        assert report["macs"] > 0.5e9 and sum(p["params"] for p in report["parts"].values()) <= report["params"]
+    elif run[:2] == ["complexity", "flpn_sres50"]:
+        millions = float(re.search(r"params\s+([\d.]+) M", out).group(1))
+        assert millions == pytest.approx(_param_count("flpn_sres50", gc=False) / 1e6, abs=1e-4)
+        assert millions < _param_count("flpn_sres50") / 1e6, "gc=false removes the GC blocks' parameters"
+    elif run[:2] == ["bench", "latency"]:
+        for name in ("flpn_sres50", "simplebaseline_r50", "lpn50"):
+            assert re.search(rf"{name}.*?\d+\.\d+", out), f"no latency figure for {name}: {out}"
+    elif run[:2] == ["bench", "decode"]:
+        for people in ("1", "5", "10", "20"):
+            assert re.search(rf"^\s*{people}\b.*\d+\.\d+", out, re.M), f"no decode time for {people} people: {out}"
+    elif run[0] == "synth":
+        (ann,) = list((tmp_path / run[1]).rglob("*.json"))
+        data = json.loads(ann.read_text())
+        assert len(data["images"]) == int(run[run.index("--images") + 1]) and data["annotations"]
+    elif run[0] == "ssim":
+        assert re.search(r"\d\.\d", out), out
+        plot = tmp_path / run[run.index("--plot") + 1]
+        assert plot.is_file() and plot.stat().st_size > 1000
+
+
 @pytest.mark.parametrize("argv", RUNNABLE, ids=[" ".join(c)[:60] for c in RUNNABLE])
 def test_readme_command_runs(argv, tmp_path, monkeypatch, capsys):
     replace, extra = RUN[_key(argv, RUN)]
@@ -119,13 +174,7 @@ def test_readme_command_runs(argv, tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, f"`edgepose {' '.join(run)}` exited {rc}: {err[-2000:]}"
     assert out.strip(), "the command printed nothing"
-    if "--json" in run:
-        json.loads(out)
-    if "--plot" in run:
-        plot = tmp_path / run[run.index("--plot") + 1]
-        assert plot.is_file() and plot.stat().st_size > 1000
-    if run[0] == "synth":
-        assert list((tmp_path / run[1]).rglob("*.json")), "synth wrote no annotation file"
+    _check_values(run, out, tmp_path)
 
 
 def test_train_without_coco_lists_every_missing_path(tmp_path, monkeypatch, capsys):
@@ -143,24 +192,25 @@ def test_train_without_coco_lists_every_missing_path(tmp_path, monkeypatch, caps
     assert "data.train_ann=" in err and "data.val_images=" in err
 
 
-def test_readme_python_api_runs(tmp_path):
-    """The ```python block, as written, on a photo and a tiny exported top-down model."""
-    import torch
-    from standins import TinyTopdown, unit_scale_outputs
-
-    from edgepose.export.onnx import export_onnx
-
+def test_readme_python_api_runs_and_gives_the_clis_keypoints(tmp_path, capsys):
+    """The ```python block, exactly as written, on a bundled photo with the shipped model (what a fresh install
+    has), then `edgepose predict` on the same photo: the same people, the same keypoints."""
     (block,) = [b for b in _blocks("python") if "PoseEstimator" in b]
-    torch.manual_seed(0)
-    model = unit_scale_outputs(TinyTopdown(input_size=(64, 48)), torch.randn(2, 3, 64, 48))
-    export_onnx(model, tmp_path / "flpn.onnx")
-    shutil.copy(next(PHOTOS.glob("*.jpg")), tmp_path / "photo.jpg")
-    check = "\nassert len(persons) == 1 and persons[0].keypoints.shape == (17, 3)\n"
-    proc = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True,
+    shutil.copy(PHOTOS / "skier_785.jpg", tmp_path / "photo.jpg")
+    dump = "\nimport json\njson.dump([p.keypoints.tolist() for p in persons], open('api.json', 'w'))\n"
+    proc = subprocess.run([sys.executable, "-c", block + dump], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     import cv2
+    import numpy as np
 
     drawn, photo = cv2.imread(str(tmp_path / "poses.jpg")), cv2.imread(str(tmp_path / "photo.jpg"))
     assert drawn is not None and drawn.shape == photo.shape
     assert (cv2.absdiff(drawn, photo).max(axis=2) > 60).sum() > 100, "nothing was drawn on the photo"
+    api = np.array(json.loads((tmp_path / "api.json").read_text()))
+    assert main(["predict", str(tmp_path / "photo.jpg"), "--json", str(tmp_path / "cli.json")]) == 0
+    capsys.readouterr()
+    cli = np.array([r["keypoints"] for r in json.loads((tmp_path / "cli.json").read_text())]).reshape(api.shape)
+    assert len(api) >= 1
+    np.testing.assert_allclose(cli[..., :2], api[..., :2], atol=0.01)  # COCO results are rounded to 0.001
+    np.testing.assert_allclose(cli[..., 2], api[..., 2], atol=0.001)

@@ -201,16 +201,32 @@ def count_complexity(
             raise ValueError("input_size not given and the model has no input_size attribute")
     h, w = (int(v) for v in input_size)
     parts = model_parts(model)
+    macs, hr, matmul = _count_pass(model, parts, (in_channels, h, w))
+    total_params = _param_count(model)
+    return ComplexityReport(
+        input_size=(h, w),
+        params=total_params,
+        macs=sum(macs.values()),
+        hr1024_flops=sum(hr.values()),
+        params_hr1024=_params_hr1024(model),
+        matmul_macs=sum(matmul.values()),
+        parts=_part_table(parts, total_params, macs, hr, matmul),
+        model=model_name or getattr(model, "model_name", None),
+        overrides=dict(getattr(model, "model_overrides", {}) or {}),
+    )
 
+
+def _count_pass(
+    model: nn.Module, parts: dict[str, nn.Module], shape: tuple[int, int, int]
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(MACs, HR-1024 FLOPs, matmul MACs) per part of one batch-1 forward pass of an input of ``shape`` (C, H, W),
+    counted by forward hooks on the leaf convolutions/linears and on the parts (which part is running)."""
     part_of: dict[int, str] = {}
     for name, part in parts.items():
         for m in part.modules():
             part_of.setdefault(id(m), name)
-
     names = [*parts, OTHER_PART]
-    macs = dict.fromkeys(names, 0)
-    hr = dict.fromkeys(names, 0)
-    matmul: dict[str, int] = dict.fromkeys(names, 0)
+    macs, hr, matmul = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(names, 0)
     current_part = [OTHER_PART]
     handles = []
 
@@ -243,7 +259,7 @@ def count_complexity(
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        x = torch.zeros(1, in_channels, h, w, device=device, dtype=dtype)
+        x = torch.zeros(1, *shape, device=device, dtype=dtype)
         model.eval()
         with torch.no_grad(), _MatmulCounter(current_part, matmul):
             model(x)
@@ -252,19 +268,27 @@ def count_complexity(
             handle.remove()
         for module, flag in training_flags:  # restore per module: a frozen BN stays in eval mode
             module.training = flag
+    return macs, hr, matmul
 
-    # Parameters: total (shared ones once) and per part; the HRNet-style secondary count.
-    total_params = _param_count(model)
+
+def _params_hr1024(model: nn.Module) -> int:
+    """The HRNet-style secondary parameter count: parameters of Conv/BatchNorm/Linear modules only."""
     params_hr = 0
     for module in model.modules():
         cls = type(module).__name__
         if any(key in cls for key in ("Conv", "BatchNorm", "Linear")):
             params_hr += sum(p.numel() for p in module.parameters(recurse=False))
+    return params_hr
+
+
+def _part_table(
+    parts: dict[str, nn.Module], total_params: int, macs: dict[str, int], hr: dict[str, int], matmul: dict[str, int]
+) -> dict[str, dict[str, float]]:
+    """Per-part params / MACs / HR-1024 GFLOPs / matmul MACs; the catch-all part only when it holds anything."""
     part_params = {name: _param_count(part) for name, part in parts.items()}
     part_params[OTHER_PART] = total_params - sum(part_params.values())
-
     part_table: dict[str, dict[str, float]] = {}
-    for name in names:
+    for name in [*parts, OTHER_PART]:
         entry = {
             "params": part_params.get(name, 0),
             "macs": macs[name],
@@ -274,18 +298,7 @@ def count_complexity(
         if name == OTHER_PART and not any(entry.values()):
             continue
         part_table[name] = entry
-
-    return ComplexityReport(
-        input_size=(h, w),
-        params=total_params,
-        macs=sum(macs.values()),
-        hr1024_flops=sum(hr.values()),
-        params_hr1024=params_hr,
-        matmul_macs=sum(matmul.values()),
-        parts=part_table,
-        model=model_name or getattr(model, "model_name", None),
-        overrides=dict(getattr(model, "model_overrides", {}) or {}),
-    )
+    return part_table
 
 
 def default_input_size(model: nn.Module) -> tuple[int, int]:
@@ -325,8 +338,11 @@ def complexity_of(
             return report
         except EdgeposeError:
             raise
-        except Exception:
-            pass
+        except Exception as exc:  # a data-dependent op cannot run on meta tensors: count on the CPU, and say so
+            import warnings
+
+            warnings.warn(f"{name} cannot be counted on the meta device ({type(exc).__name__}: {exc}); "
+                          "counting with a real CPU pass", RuntimeWarning, stacklevel=2)  # fmt: skip
     model = build_model(name, **overrides)
     size = tuple(input_size) if input_size is not None else default_input_size(model)
     report = count_complexity(model, size, model_name=name)

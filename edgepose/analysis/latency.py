@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import platform
 import statistics
@@ -134,7 +135,9 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, bool]:
 
         try:
             return fuse(model.eval(), inplace=False), True
-        except Exception:
+        except Exception as exc:  # not traceable by torch.fx: timed unfolded, and the caller reports "not folded"
+            logging.getLogger(__name__).info("BN folding skipped for %s: %s: %s", type(model).__name__,
+                                             type(exc).__name__, exc)  # fmt: skip
             return model, False
 
 

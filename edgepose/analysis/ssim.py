@@ -353,7 +353,12 @@ def resolve_layers(model: torch.nn.Module, names: Sequence[str] | None = None,
             try:
                 found[name] = model.get_submodule(name)
             except AttributeError:
-                raise ConfigError(f"model has no module {name!r} (see `edgepose models --show NAME`)") from None
+                import difflib
+
+                known = [n for n, _ in model.named_modules() if n]
+                close = difflib.get_close_matches(name, known, n=3) or [n for n in known if "." not in n][:8]
+                raise ConfigError(f"--layers: the model has no module {name!r}; modules include "
+                                  f"{', '.join(close)} (dotted names, as in model.named_modules())") from None
     else:
         parts_fn = getattr(model, "parts", None)
         parts = dict(parts_fn()) if callable(parts_fn) else {}

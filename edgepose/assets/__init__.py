@@ -33,11 +33,6 @@ def shipped_onnx() -> Path:
     return _existing(MODEL_DIR / "model.onnx", "model")
 
 
-def shipped_weights() -> Path:
-    """The embedded default model as an edgepose checkpoint (PyTorch)."""
-    return _existing(MODEL_DIR / "model.pt", "model weights")
-
-
 def demo_photos() -> list[Path]:
     """The bundled demo photos, sorted by name."""
     photos = sorted(p for p in PHOTOS_DIR.glob("*.jpg"))

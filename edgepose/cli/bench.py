@@ -199,6 +199,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
     tr.add_argument("--threads", type=int, default=None, help="torch threads of the main process")
     tr.add_argument("--device", default=None, help="override train.device (cpu, cuda; AMP follows train.amp)")
+    tr.add_argument("--pipeline", nargs="+", choices=("loader", "device"), default=None,
+                    help="data pipelines to time: the DataLoader, the device-resident batches (default: the config's "
+                    "data.pipeline)")  # fmt: skip
     add_set_argument(tr, help="experiment overrides, e.g. --set data.max_images=800")
     _add_omp_argument(tr)
     tr.add_argument("--json", action="store_true", help="print one JSON object")
@@ -458,7 +461,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = bench_train(
         args.config, overrides=args.overrides, steps=args.steps, warmup=args.warmup, workers=args.workers,
-        batch_size=args.batch_size, threads=args.threads, device=args.device,
+        batch_size=args.batch_size, threads=args.threads, device=args.device, pipelines=args.pipeline,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),  # stderr: the JSON on stdout stays clean
     )  # fmt: skip
     result["machine"]["omp_wait_policy"] = policy

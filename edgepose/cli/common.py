@@ -5,12 +5,22 @@ and write ``--set a=1 --set b=2`` out of habit from other tools. :func:`add_set_
 (and any mix) in every command that takes overrides; the values land in ``args.overrides`` as a flat list of
 ``KEY=VALUE`` strings, in order, for :func:`edgepose.config.parse_overrides`.
 
-Range and output-path checks of option values live in :mod:`edgepose.cli.checks`.
+Range and output-path checks of option values live in :mod:`edgepose.cli.checks`. The model and person-box
+options shared by ``predict``, ``demo`` and ``pck`` are resolved here, once: :func:`load_estimator` (``--weights``
+/ ``--onnx`` / ``--model`` / the shipped model) and :func:`box_source` (``--boxes`` / ``--detector``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgepose.errors import ConfigError, EdgeposeError
+
+DETECTOR_HELP = ("person boxes for top-down models: 'hog' (OpenCV's people detector), or a bottom-up model: an "
+                 ".onnx file or a checkpoint")  # fmt: skip
 
 
 def add_set_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str | None = None) -> None:
@@ -38,21 +48,21 @@ def add_refine_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     The default, :data:`edgepose.runtime.estimator.DEFAULT_REFINE`, is the same for ``predict``, ``demo`` and
     ``pck``, so the PCK that ``pck`` prints is measured on exactly what ``predict`` runs.
     """
-    from edgepose.runtime.estimator import DEFAULT_REFINE
+    from edgepose.runtime.estimator import DEFAULT_REFINE, MAX_REFINE
 
     def passes(text: str) -> int:
         value = int(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        if not 0 <= value <= MAX_REFINE:
+            raise argparse.ArgumentTypeError(f"must be in 0..{MAX_REFINE} (extra passes per box), got {value}")
         return value
 
     parser.add_argument(
         "--refine",
         type=passes,
-        default=DEFAULT_REFINE,
+        default=None,
         metavar="N",
-        help="top-down: extra passes per box, each re-cropped around the last pass's confident joints "
-        f"(default {DEFAULT_REFINE}; 0 = one pass)",
+        help="top-down: extra passes per box, each re-cropped around the last pass's confident joints, 0 to "
+        f"{MAX_REFINE} (default: the model's, {DEFAULT_REFINE} unless its metadata says otherwise; 0 = one pass)",
     )
 
 
@@ -79,3 +89,146 @@ def use_backend(args: argparse.Namespace) -> None:
     from edgepose.runtime.session import set_default_backend
 
     set_default_backend(getattr(args, "backend", "auto"))
+
+
+# ------------------------------------------------------------------------------------------ models
+def onnx_providers(device: str) -> list[str]:
+    """ONNX Runtime providers for ``--device``; a GPU that onnxruntime cannot use here is a one-line error."""
+    kind = device.split(":")[0].lower()
+    if kind == "cpu":
+        return ["cpu"]
+    from edgepose.runtime.session import PROVIDER_ALIASES, _import_ort
+
+    provider = PROVIDER_ALIASES.get(kind)
+    if provider is None:
+        raise ConfigError(f"--device {device!r}: unknown device; use cpu or cuda")
+    available = _import_ort().get_available_providers()
+    if provider not in available:
+        raise ConfigError(f"--device {device}: this onnxruntime has no {provider} (it has {', '.join(available)}); "
+                          "use --device cpu or install onnxruntime-gpu")  # fmt: skip
+    return [kind, "cpu"]
+
+
+def _onnx_file(path: str | Path, option: str) -> Path:
+    """An existing ONNX file for ``option``; a folder, a pipe or a missing path is named as what it is."""
+    from edgepose.pathkind import require_file
+
+    return require_file(path, f"{option} model", ConfigError)
+
+
+def load_estimator(
+    command: str,
+    *,
+    onnx: str | None = None,
+    weights: str | None = None,
+    model: str | None = None,
+    overrides: list[str] | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    announce: bool = True,
+    **kwargs: Any,
+) -> tuple[Any, str]:
+    """``(PoseEstimator, model path or name)`` of ``--onnx``, ``--weights`` / ``--model`` (PyTorch) or, with none
+    of them, the model shipped inside edgepose (torch-free). ``kwargs`` go to the estimator; ``refine=None``
+    is the model's own default (:func:`edgepose.runtime.estimator.default_refine`)."""
+    from edgepose.runtime import PoseEstimator
+
+    check_threads(threads)
+    if onnx or not (weights or model):
+        path = _onnx_file(onnx, "--onnx") if onnx else None
+        estimator = PoseEstimator(path, threads=threads, providers=onnx_providers(device), **kwargs)
+        if path is None:
+            from edgepose.assets import shipped_onnx
+
+            path = shipped_onnx()
+            if announce:
+                say_shipped(command, estimator)
+        return estimator, str(path)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EdgeposeError("--weights/--model need PyTorch (pip install 'edgepose[torch]'); use --onnx") from None
+    from edgepose.config import parse_overrides
+    from edgepose.engine.predict import RANDOM_INIT_WARNING, checkpoint_estimator
+
+    if weights:
+        from edgepose.pathkind import require_file
+
+        require_file(weights, "--weights checkpoint", ConfigError)
+    estimator, has_weights = checkpoint_estimator(weights, model, parse_overrides(overrides or []) or None,
+                                                  device=device, threads=threads, **kwargs)  # fmt: skip
+    if kwargs.get("refine") is None:  # the model's default, as for model files
+        from edgepose.runtime.estimator import default_refine
+
+        estimator.refine = default_refine(estimator.info)
+    if not has_weights:
+        print(f"edgepose {command}: warning: {RANDOM_INIT_WARNING.format(name=model)}", file=sys.stderr)
+    return estimator, str(weights or model)
+
+
+def say_shipped(command: str, estimator: Any) -> None:
+    """The stderr note that no model was given and the shipped one runs (after every option was checked, so an
+    error stays the only line)."""
+    info = estimator.info
+    print(f"edgepose {command}: using the shipped model ({info.model_name}, {info.task}, {info.keypoints} "
+          "keypoints; --weights/--onnx choose another)", file=sys.stderr)  # fmt: skip
+
+
+def check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+
+
+# ------------------------------------------------------------------------------------------- boxes
+def box_source(
+    estimator: Any,
+    *,
+    boxes: str | None = None,
+    detector: str | None = None,
+    box_threshold: float = 0.3,
+    threads: int | None = None,
+    device: str = "cpu",
+    height: int | None = None,
+) -> tuple[Any, str]:
+    """``(box source or None, its name)`` for ``--boxes`` / ``--detector`` (None: the whole image).
+
+    Bottom-up models find people themselves: either option with one is a one-line error."""
+    if estimator.task != "topdown":
+        if boxes or detector:
+            option = "--boxes" if boxes else "--detector"
+            raise ConfigError(f"{option} applies to top-down models; {estimator.info.model_name} is bottom-up and "
+                              f"finds people itself (drop {option})")  # fmt: skip
+        return None, "model"
+    from edgepose.runtime.boxes import DetectionFile
+
+    if boxes:
+        return DetectionFile(boxes, min_score=box_threshold), "detections"
+    if not detector:
+        return None, "image"
+    source = resolve_detector(detector, box_threshold=box_threshold, threads=threads, device=device, height=height)
+    return source, "hog" if detector.lower() == "hog" else "detector"
+
+
+def resolve_detector(
+    spec: str, *, box_threshold: float = 0.3, threads: int | None = None, device: str = "cpu", height: int | None = None
+):
+    """The box source of ``--detector SPEC``: ``hog``, a bottom-up ``.onnx`` file or a bottom-up checkpoint.
+
+    The one place the CLI resolves the flag (``predict``, ``demo`` and ``pck`` call it): torch-free values through
+    :func:`edgepose.runtime.boxes.detector_from_spec`, checkpoints through
+    :func:`edgepose.engine.detectors.resolve_detector`; anything else is a one-line error naming the value.
+    ``--box-threshold`` applies to HOG's scores (a bottom-up model keeps every person it finds)."""
+    from edgepose.runtime.boxes import detector_from_spec
+
+    min_score = box_threshold if str(spec).strip().lower() == "hog" else 0.0
+    path = Path(str(spec).strip())
+    if path.is_file() and path.suffix.lower() != ".onnx":  # a checkpoint: the torch side
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise ConfigError(f"--detector {spec!r}: a checkpoint needs PyTorch (pip install 'edgepose[torch]'); "
+                              "or give its .onnx export")  # fmt: skip
+        from edgepose.engine.detectors import resolve_detector as torch_detector
+
+        return torch_detector(spec, min_score=min_score, threads=threads, height=height, device=device)
+    return detector_from_spec(spec, min_score=min_score, threads=threads, height=height)

@@ -10,23 +10,38 @@ photos bundled with the package (``edgepose/assets/photos/``, attribution in ``A
 writes into ``--out``:
 
 * ``<photo>_pose.jpg`` -- each photo with the skeleton drawn on it;
-* ``poses.json`` -- the keypoint set and names, and per image its size, the time it took and every person's
-  ``keypoints`` (one ``[x, y, score]`` row per name, in image pixels), ``score`` and ``box`` (x, y, w, h).
+* ``poses.json`` -- the results document of :mod:`edgepose.runtime.pipeline` (the schema ``edgepose predict``
+  writes too): the keypoint set and names, and per image its size, the time it took and every person's
+  ``keypoints`` (one ``[x, y, score]`` row per name, in image pixels), ``score``, ``box`` (x, y, w, h) and how
+  many joints reach ``--threshold``.
+
+Per photo it prints how many people it found; a pose whose every joint is below ``--threshold`` is said and
+drawn faintly (never a silent blank). An unreadable image in a folder is skipped and named (exit status 1).
 
 The model finds one person per box, and by default the box is the whole image (as in its training and in
 ``edgepose pck``), so photos where one person dominates work best; ``--detector hog`` gives a box per upright
-person. Nothing here imports torch, so the demo also runs in an ``edgepose[runtime]``-only install.
+person (the whole image, said, where it finds nobody); ``--detector MODEL`` takes the boxes of a bottom-up
+model (.onnx or checkpoint). The default path imports no torch, so the demo also runs in an
+``edgepose[runtime]``-only install.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from edgepose.cli.common import add_backend_argument, add_refine_argument, use_backend
+from edgepose.cli.checks import check_float, output_dir
+from edgepose.cli.common import (
+    DETECTOR_HELP,
+    add_backend_argument,
+    add_refine_argument,
+    check_threads,
+    load_estimator,
+    resolve_detector,
+    use_backend,
+)
 from edgepose.errors import ConfigError, DataError
 
 DEFAULT_OUT = "output/demo"
@@ -44,8 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--onnx", metavar="MODEL.onnx", help="a top-down model exported by `edgepose export` "
                    "(default: the shipped model)")  # fmt: skip
-    p.add_argument("--detector", choices=("hog",), help="person boxes from OpenCV's HOG people detector "
-                   "(default: the whole image is one person's box)")  # fmt: skip
+    p.add_argument("--detector", metavar="hog|MODEL", help=DETECTOR_HELP + " (default: the whole image is one "
+                   "person's box)")  # fmt: skip
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint score to draw (default 0.3)")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false",
                    help="skip the flip test (about twice as fast, slightly less accurate)")  # fmt: skip
@@ -58,6 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def demo_images(images: str | None) -> list[Path]:
     """The images to run on: ``images`` (a file or a folder) or, by default, the bundled photos."""
     from edgepose.assets import demo_photos
+    from edgepose.pathkind import path_kind
     from edgepose.runtime.sources import IMAGE_EXTENSIONS
 
     if images is None:
@@ -69,109 +85,75 @@ def demo_images(images: str | None) -> list[Path]:
             raise DataError(f"--images: folder has no images ({', '.join(IMAGE_EXTENSIONS)})", path)
         return files
     if not path.is_file():
-        raise DataError("--images: no such file or folder", path)
+        kind = path_kind(path)
+        raise DataError("--images: no such file or folder" if kind is None else
+                        f"--images: this is {kind}, not an image or a folder", path)  # fmt: skip
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(f"--images: not an image file ({', '.join(IMAGE_EXTENSIONS)})", path)
     return [path]
 
 
-def _person_record(person: Any) -> dict[str, Any]:
-    return {
-        "score": round(float(person.score), 4),
-        "box": [round(float(v), 1) for v in person.box],
-        "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(s), 3)] for x, y, s in person.keypoints],
-    }
+def image_frames(paths: list[Path]):
+    """:class:`~edgepose.runtime.sources.Frame` per path; an unreadable one has ``image=None`` and its error."""
+    from edgepose.runtime.sources import Frame, read_image_bgr
+
+    for i, path in enumerate(paths):
+        try:
+            yield Frame(read_image_bgr(path), path.name, i, path)
+        except DataError as exc:
+            yield Frame(None, path.name, i, path, error=str(exc))
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
     import numpy as np
 
-    from edgepose.assets import shipped_onnx
-    from edgepose.config import atomic_write_text
-    from edgepose.runtime import PoseEstimator
-    from edgepose.runtime.boxes import HogDetector
-    from edgepose.runtime.sources import read_image_bgr
-    from edgepose.vis.draw import draw_poses
+    from edgepose.runtime.pipeline import PosePipeline, ResultsWriter, write_image
 
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    check_threads(args.threads)
+    check_float(args.threshold, "--threshold", minimum=0.0)
     use_backend(args)
     images = demo_images(args.images)  # bad input fails before the model loads
-    model_path = Path(args.onnx) if args.onnx else shipped_onnx()
+    out = output_dir(args.out, "--out", create=False)
     t0 = time.perf_counter()
-    estimator = PoseEstimator.from_onnx(model_path, threads=args.threads, flip_test=args.flip_test,
-                                        refine=args.refine)  # fmt: skip
+    estimator, model_path = load_estimator("demo", onnx=args.onnx, threads=args.threads, flip_test=args.flip_test,
+                                           refine=args.refine, announce=False)  # fmt: skip
     if estimator.task != "topdown":
         raise ConfigError(f"the demo runs top-down models; {estimator.info.model_name} is {estimator.task}", model_path)
+    detector = resolve_detector(args.detector, threads=args.threads) if args.detector else None
     # one warm-up call so the first photo's time is the model's, not ONNX Runtime's first-run allocations
     h, w = estimator.info.input_size
-    estimator(np.zeros((h, w, 3), np.uint8))
+    estimator(np.zeros((max(h, 16), max(w, 16), 3), np.uint8))
     load_seconds = time.perf_counter() - t0
-    detector = HogDetector() if args.detector == "hog" else None
+    kind = None if detector is None else ("hog" if args.detector.lower() == "hog" else "detector")
+    pipeline = PosePipeline(estimator, detector, boxes=kind, fallback_whole_image=True, threshold=args.threshold)
+    output_dir(out, "--out")
+    writer = ResultsWriter(pipeline, out / POSES_JSON, indent=1, model=model_path)
     spec = estimator.keypoint_spec
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    info = estimator.info
-    print(f"model: {model_path} ({info.model_name}, {spec.num_keypoints} {spec.name.upper()} keypoints, "
+    print(f"model: {model_path} ({estimator.info.model_name}, {spec.num_keypoints} {spec.name.upper()} keypoints, "
           f"{h}x{w} input, loaded in {load_seconds:.2f} s)")  # fmt: skip
-    print(f"boxes: {'HOG people detector' if detector else 'the whole image (one person per photo)'}; "
-          f"flip test {'on' if args.flip_test else 'off'}")  # fmt: skip
+    print(f"boxes: {args.detector or 'the whole image (one person per photo)'}; flip test "
+          f"{'on' if args.flip_test else 'off'}; joints drawn from score {args.threshold:g}")  # fmt: skip
 
-    records: list[dict[str, Any]] = []
-    times: list[float] = []
-    for path in images:
-        image = read_image_bgr(path)
-        t = time.perf_counter()
-        boxes = scores = None
-        box_kind = "image"
-        if detector is not None:
-            boxes, scores = detector(image)
-            if len(boxes):
-                box_kind = "hog"
-            else:  # nobody upright found: fall back to the whole image
-                boxes = scores = None
-        persons = estimator(image, boxes, scores)
-        seconds = time.perf_counter() - t
-        times.append(seconds)
-        drawn = out / f"{path.stem}_pose.jpg"  # never the input's own name, even when --out is its folder
-        canvas = draw_poses(image, persons, skeleton=estimator.draw_skeleton, threshold=args.threshold,
-                            boxes=box_kind == "hog")  # fmt: skip
-        ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if not ok:
-            raise DataError("cannot encode the drawn image", drawn)
-        buf.tofile(str(drawn))
-        records.append({
-            "file": path.name,
-            "source": str(path),
-            "drawn": str(drawn),
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
-            "seconds": round(seconds, 4),
-            "boxes": box_kind,
-            "people": [_person_record(p) for p in persons],
-        })  # fmt: skip
-        n = len(persons)
-        note = "  (HOG found nobody: the whole image)" if detector is not None and box_kind == "image" else ""
-        print(f"  {path.name:<32} {image.shape[1]}x{image.shape[0]:<5} {n} {'person' if n == 1 else 'people'}  "
-              f"{seconds * 1000:6.1f} ms{note}")  # fmt: skip
-
-    # the time per image includes the detector (when asked for) and the flip test: what a user waits for
-    payload = {
-        "model": str(model_path),
-        "model_name": info.model_name,
-        "keypoint_set": spec.name,
-        "keypoint_names": list(spec.names),
-        "skeleton": [list(limb) for limb in estimator.draw_skeleton],
-        "boxes": args.detector or "image",
-        "flip_test": bool(args.flip_test),
-        "seconds_per_image": round(float(np.mean(times)), 4),
-        "images": records,
-    }
-    poses = out / POSES_JSON
-    atomic_write_text(poses, json.dumps(payload, indent=1))
-    print(f"{len(images)} images, {1000 * float(np.mean(times)):.1f} ms per image on average "
-          f"({sum(times):.2f} s in all)")  # fmt: skip
-    print(f"drawn skeletons: {out}/*_pose.jpg")
-    print(f"poses (JSON, {spec.name} keypoints): {poses}")
+    skipped = []
+    for frame, result in pipeline.run(image_frames(images)):
+        if result is None:
+            skipped.append(frame.name)
+            print(f"  {frame.name:<32} skipped: {frame.error}")
+            continue
+        drawn = out / f"{Path(frame.name).stem}_pose.jpg"  # never the input's own name, even when --out is its folder
+        write_image(drawn, pipeline.draw(frame.image, result))
+        result.extra.update(source=str(frame.path), drawn=str(drawn))
+        writer.add(result)
+        print(f"  {result.line()}")
+    writer.flush()
+    times = [r.seconds for r in writer.results]
+    if times:  # the time per image includes the detector (when asked for) and the flip test: what a user waits for
+        print(f"{len(times)} images, {1000 * float(np.mean(times)):.1f} ms per image on average "
+              f"({sum(times):.2f} s in all)")  # fmt: skip
+        print(f"drawn skeletons: {out}/*_pose.jpg")
+        print(f"poses (JSON, {spec.name} keypoints): {out / POSES_JSON}")
+    if skipped:
+        print(f"edgepose demo: {len(skipped)} of {len(images)} images could not be used: {', '.join(skipped[:5])}"
+              + (", ..." if len(skipped) > 5 else ""), file=sys.stderr)  # fmt: skip
+        return 1
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edgepose.cli.checks import check_int, output_file
 from edgepose.cli.common import add_set_argument
+from edgepose.cli.complexity import MIN_INPUT_SIZE
 from edgepose.errors import ConfigError
 
 
@@ -86,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.export.onnx import export_onnx
     from edgepose.models import MODEL_TABLE
 
-    if args.input_size is not None and min(args.input_size) < 1:
+    if args.input_size is not None and min(args.input_size) < MIN_INPUT_SIZE:
         h, w = args.input_size
-        raise ConfigError(f"--input-size must be two positive numbers H W, got {h} {w}")
+        if min(h, w) < 1:
+            raise ConfigError(f"--input-size must be two positive numbers H W, got {h} {w}")
+        # the runtime (and complexity, bench, ssim) refuse such a model: never write a file nothing can run
+        raise ConfigError(f"--input-size must be at least {MIN_INPUT_SIZE} x {MIN_INPUT_SIZE}, got {h} {w}")
     check_int(args.opset, "--opset", minimum=7)
     output_file(args.out, "--out")
     say = _stage("export")
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         result = export_onnx(
             model, args.out, input_size=size, opset=args.opset, dynamic_batch=args.dynamic_batch, slim=args.slim,
-            check=args.check, exporter=args.exporter, codec=args.codec or config_codec(config), log=say,
+            check=args.check, exporter=args.exporter, log=say,
+            codec=args.codec or (config_codec(config) if config else None),  # else the model's own metadata
             deploy=args.deploy,
         )  # fmt: skip
     for w in caught:

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from edgepose import __version__
 from edgepose.cli import (
     bench,
+    coco,
     complexity,
     demo,
     evaluate,
     export,
+    import_weights,
     models,
     oracle,
     pck,
@@ -47,8 +49,8 @@ EXTRA_OF_MODULE = {
 
 # The order here is the order of `edgepose --help`.
 COMMAND_MODULES = (
-    demo, quickstart, models, complexity, bench, synth, train, pretrain, evaluate, pck, oracle, predict, export,
-    ssim,
+    demo, quickstart, models, complexity, bench, synth, train, pretrain, evaluate, coco, pck, oracle, predict, export,
+    import_weights, ssim,
 )  # fmt: skip
 
 
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         result = args.func(args)
+        flush_stdout()
     except EdgeposeError as exc:
         print(f"edgepose {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -87,10 +90,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:
         if exc.filename is None:
-            raise
+            if not failed_print(exc):
+                raise
+            silence_stdout()  # the interpreter's exit-time flush would fail (and report) again
+            print(f"edgepose {args.command}: error: cannot write the output to stdout ({exc.strerror or exc})",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         print(f"edgepose {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def flush_stdout() -> None:
+    """Flush the command's output now, so a failed write (``> /dev/full``, a closed pipe) is a one-line error.
+
+    Left to the interpreter's exit, the failure is reported as "Exception ignored" with status 120 by
+    ``python -m edgepose`` and lost entirely by the console-script launcher (status 0).
+    """
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        silence_stdout()
+        raise EdgeposeError(f"cannot write the output to stdout ({exc.strerror or exc})") from None
+
+
+def silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so the exit-time flush has nothing left to fail on."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured output): nothing to flush at exit
+        pass
+
+
+def failed_print(exc: OSError) -> bool:
+    """Whether ``exc`` came from a ``print()`` to stdout: the innermost frame is a ``print(`` line that does
+    not name another file (an OSError from writing a named file carries its filename and is reported as such)."""
+    import traceback
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename).startswith(package)]
+    line = (frames[-1].line or "") if frames else ""  # edgepose's innermost line: print() itself has no frame
+    return "print(" in line and ("file=" not in line or "file=sys.stdout" in line)
 
 
 def missing_dependency_message(exc: ModuleNotFoundError) -> str | None:

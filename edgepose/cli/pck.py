@@ -12,9 +12,15 @@ within 0.2 (0.1) x the torso diameter, left shoulder -> right hip; people withou
 are counted as ``skipped``; AUC over thresholds 0-0.2. Image numbers are 1-based and inclusive (``im%05d.jpg``);
 without ``--range`` every labelled image in the folder is scored. See docs/lspet.md.
 
+``--detector hog|MODEL`` takes person boxes from a detector instead (``edgepose predict``'s flag); of the people
+found, the one whose box overlaps the labelled joints' box most is scored, and an image where nobody is found
+counts as a miss. Every image goes through :class:`edgepose.runtime.pipeline.PosePipeline`, the per-image step
+of ``predict`` and ``demo``. A range where no person has both torso joints labelled is refused: there is
+nothing to score.
+
 ``--json`` prints exactly one line: ``{"PCK@0.2", "PCK@0.1", "AUC", "people", "per_joint", "skipped", "joints",
-"images", "first", "last", "box", "model", "flip_test", "refine"}`` (``per_joint`` is PCK@0.2 per joint, null for
-a joint never labelled).
+"images", "first", "last", "box", "detector", "model", "flip_test", "refine"}`` (``per_joint`` is PCK@0.2 per
+joint, null for a joint never labelled).
 """
 
 from __future__ import annotations
@@ -29,7 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.cli.common import add_backend_argument, add_refine_argument, use_backend
+from edgepose.cli.common import (
+    DETECTOR_HELP,
+    add_backend_argument,
+    add_refine_argument,
+    check_threads,
+    resolve_detector,
+    use_backend,
+)
+from edgepose.cli.common import load_estimator as load_model_estimator
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 BOXES = ("image", "joints")
@@ -50,6 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--onnx", metavar="MODEL.onnx", help="an exported model, run with ONNX Runtime (no torch)")
     p.add_argument("--box", choices=BOXES, default="image",
                    help="person box: the whole image (default) or the labelled joints' box")  # fmt: skip
+    p.add_argument("--detector", metavar="hog|MODEL", help=DETECTOR_HELP + " (instead of --box)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="skip the flip test")
@@ -60,31 +75,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_estimator(
-    weights: str | None, onnx: str | None, *, threads: int | None = None, flip_test: bool = True, refine: int = 0
+    weights: str | None, onnx: str | None, *, threads: int | None = None, flip_test: bool = True,
+    refine: int | None = None
 ):
-    """``(PoseEstimator, model path)`` for ``--weights`` (PyTorch), ``--onnx`` or, with neither, the shipped model.
+    """``(PoseEstimator, model path)`` for ``--weights`` (PyTorch), ``--onnx`` or, with neither, the shipped model
+    (:func:`edgepose.cli.common.load_estimator`; ``refine=None``: the model's default).
 
     The ONNX paths import nothing from torch, so scoring works on a device with only ``edgepose[runtime]``.
     """
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    if weights is not None:
-        import torch
-
-        from edgepose.engine.predict import load_model, torch_estimator
-
-        if threads is not None:
-            torch.set_num_threads(threads)
-        model, ckpt = load_model(None, weights)
-        return torch_estimator(model, ckpt=ckpt, flip_test=flip_test, batch_size=1, refine=refine), Path(weights)
-    from edgepose.runtime import PoseEstimator
-
-    if onnx is None:
-        from edgepose.assets import shipped_onnx
-
-        onnx = str(shipped_onnx())
-    estimator = PoseEstimator.from_onnx(onnx, threads=threads, flip_test=flip_test, batch_size=1, refine=refine)
-    return estimator, Path(onnx)
+    check_threads(threads)
+    estimator, source = load_model_estimator("pck", onnx=onnx, weights=weights, threads=threads, flip_test=flip_test,
+                                             refine=refine, batch_size=1, announce=False)  # fmt: skip
+    return estimator, Path(source)
 
 
 def check_lsp_model(estimator: Any, source: str | Path) -> None:
@@ -121,9 +123,14 @@ def read_label_image(path: str | Path) -> np.ndarray:
     return image
 
 
-def predict_people(estimator: Any, people: Sequence[Any], box: str = "image", progress: bool = True) -> np.ndarray:
-    """Predicted ``(N, 14, 2)`` joints of LSP ``people`` (one box each); NaN where the model returned no person,
-    which PCK counts as misses."""
+def predict_people(
+    estimator: Any, people: Sequence[Any], box: str = "image", progress: bool = True, detector: Any = None
+) -> np.ndarray:
+    """Predicted ``(N, 14, 2)`` joints of LSP ``people`` (one box each, or the detector's best match); NaN where
+    no person was returned, which PCK counts as misses."""
+    from edgepose.runtime.pipeline import PosePipeline
+
+    pipeline = PosePipeline(estimator, detector, boxes="detector" if detector is not None else box)
     pred = np.full((len(people), 14, 2), np.nan, dtype=np.float64)
     items: Iterable[tuple[int, Any]] = enumerate(people)
     if progress:
@@ -133,10 +140,25 @@ def predict_people(estimator: Any, people: Sequence[Any], box: str = "image", pr
     for i, person in items:
         image = read_label_image(person.image)
         h, w = image.shape[:2]
-        found = estimator(image, boxes=[person_box(person.joints, w, h, box)])
+        label_box = person_box(person.joints, w, h, "joints" if detector is not None else box)
+        given = None if detector is not None else np.asarray([label_box])
+        found = pipeline(image, name=str(person.image), index=i, boxes=given).persons
         if found:
-            pred[i] = np.asarray(found[0].keypoints, dtype=np.float64)[:, :2]
+            from edgepose.runtime.poses import box_iou
+
+            best = max(found, key=lambda p: box_iou(p.box, label_box)) if detector is not None else found[0]
+            pred[i] = np.asarray(best.keypoints, dtype=np.float64)[:, :2]
     return pred
+
+
+def check_scorable(people: Sequence[Any], source: str | Path) -> None:
+    """Refuse a range where no person has both torso joints labelled: PCK's unit of distance is the torso, so
+    nobody could be scored and the "PCK" would be 0 for 0 people."""
+    from edgepose.data.lspet import torso_size
+
+    if not any(torso_size(p.joints) > 0 for p in people):
+        raise DataError(f"no person with a torso to score: none of the {len(people)} images has both the left "
+                        "shoulder and the right hip labelled", source)  # fmt: skip
 
 
 def score_people(pred: np.ndarray, people: Sequence[Any]) -> dict[str, Any]:
@@ -166,21 +188,25 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.evaluation.pck import format_pck
 
     use_backend(args)
+    check_threads(args.threads)
     joints_mat, images = resolve_lsp_root(args.root)
     first, last = args.range if args.range else (None, None)
     people = load_lsp(joints_mat, images, first=first, last=last)
+    check_scorable(people, joints_mat)
     estimator, source = load_estimator(
         args.weights, args.onnx, threads=args.threads, flip_test=args.flip_test, refine=args.refine
     )
     check_lsp_model(estimator, source)
-    pred = predict_people(estimator, people, box=args.box, progress=args.progress)
+    detector = resolve_detector(args.detector, threads=args.threads) if args.detector else None
+    pred = predict_people(estimator, people, box=args.box, progress=args.progress, detector=detector)
     metrics = score_people(pred, people)
     numbers = [p.number for p in people]
     metrics.update(images=len(people), first=min(numbers), last=max(numbers), box=args.box, model=str(source))
-    metrics.update(flip_test=args.flip_test, refine=args.refine)
+    metrics.update(detector=args.detector, flip_test=args.flip_test, refine=estimator.refine)
     if args.json:
         print(json.dumps(_json_safe(metrics), allow_nan=False))
     else:
-        print(f"{source} on {len(people)} images {min(numbers)}..{max(numbers)} of {args.root}, box: {args.box}")
+        boxes = f"detector: {args.detector}" if args.detector else f"box: {args.box}"
+        print(f"{source} on {len(people)} images {min(numbers)}..{max(numbers)} of {args.root}, {boxes}")
         print(format_pck(metrics))
     return 0

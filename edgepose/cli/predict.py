@@ -24,26 +24,38 @@ work is never lost, plus ``FILE`` with ``.meta.json`` naming its keypoint set, n
 (q or Esc stops). The run ends with a timing summary (ms per frame, FPS). An unreadable image inside a folder is
 reported and skipped (exit status 1 at the end); an unreadable single image, an empty video, a missing camera or
 a bad option is a one-line error.
+
+Per image it prints one line: how many people it found, or that it found nobody (``--detector hog`` finding no
+person box says so), and when a pose's every joint is below ``--threshold`` it says so and draws it faintly.
+The per-image work is :class:`edgepose.runtime.pipeline.PosePipeline` (the same as ``edgepose demo``);
+``RESULTS.meta.json`` is its results document (every image, every pose with its scores), ``RESULTS.json`` the
+COCO view of it. Both are written whole, and only once an image has been done: a run where every image fails
+leaves earlier files as they were.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections import deque
 from pathlib import Path
 
 from edgepose.cli.checks import check_float, check_int, output_dir, output_file
-from edgepose.cli.common import add_backend_argument, add_refine_argument, add_set_argument, use_backend
-from edgepose.errors import ConfigError, DataError, EdgeposeError
+from edgepose.cli.common import (
+    DETECTOR_HELP,
+    add_backend_argument,
+    add_refine_argument,
+    add_set_argument,
+    box_source,
+    load_estimator,
+    say_shipped,
+    use_backend,
+)
+from edgepose.errors import ConfigError
 
-DETECTOR_HELP = "person boxes for top-down models: 'hog', or a bottom-up model (name, checkpoint or .onnx)"
 DEFAULT_OUTPUT = Path("predictions")
 DEFAULT_NMS = 0.7
-WINDOW = "edgepose predict (q or Esc to stop)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -101,321 +113,133 @@ def check_options(args: argparse.Namespace) -> None:
         raise ConfigError("--model/--set do not apply to --onnx (the .onnx file says what it is)")
 
 
-def onnx_providers(device: str) -> list[str]:
-    """ONNX Runtime providers for ``--device``; a GPU that onnxruntime cannot use here is a one-line error."""
-    kind = device.split(":")[0].lower()
-    if kind == "cpu":
-        return ["cpu"]
-    from edgepose.runtime.session import PROVIDER_ALIASES, _import_ort
-
-    provider = PROVIDER_ALIASES.get(kind)
-    if provider is None:
-        raise ConfigError(f"--device {device!r}: unknown device; use cpu or cuda")
-    available = _import_ort().get_available_providers()
-    if provider not in available:
-        raise ConfigError(f"--device {device}: this onnxruntime has no {provider} (it has {', '.join(available)}); "
-                          "use --device cpu or install onnxruntime-gpu")  # fmt: skip
-    return [kind, "cpu"]
-
-
-def torch_device(device: str):
-    """The PyTorch device of ``--device``; CUDA without a usable GPU is a one-line error, not a traceback."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"--device {device!r} is not a PyTorch device (cpu, cuda, cuda:1, ...)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return dev
-
-
-# --------------------------------------------------------------------------------------------- builders
-def _torch_estimator(args: argparse.Namespace, name: str | None, weights: str | None, **kwargs):
-    try:
-        import torch
-    except ImportError:
-        raise EdgeposeError("--weights/--model need PyTorch (pip install 'edgepose[torch]'); use --onnx") from None
-    from edgepose.config import parse_overrides
-    from edgepose.engine.predict import RANDOM_INIT_WARNING, load_model, torch_estimator
-
-    device = torch_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, ckpt = load_model(name, weights, parse_overrides(args.overrides) if name == args.model else None,
-                             warn_random=False)  # fmt: skip
-    if ckpt is None:
-        print(f"edgepose predict: warning: {RANDOM_INIT_WARNING.format(name=name)}", file=sys.stderr)
-    return torch_estimator(model, ckpt=ckpt, device=device, **kwargs)
-
-
-def build_estimator(args: argparse.Namespace):
-    """The pose model of ``--weights``/``--onnx``/``--model``, else the shipped one (torch-free runtime)."""
-    from edgepose.runtime import PoseEstimator
-
-    kwargs = {"flip_test": args.flip_test, "height": args.height, "refine": args.refine,
-              "nms_threshold": args.nms_threshold if args.nms else None}  # fmt: skip
-    if args.onnx:
-        return PoseEstimator.from_onnx(args.onnx, threads=args.threads, providers=onnx_providers(args.device),
-                                       **kwargs)  # fmt: skip
-    if not (args.weights or args.model):
-        from edgepose import assets
-
-        path = assets.shipped_onnx()  # a one-line EdgeposeError when an install left it out
-        estimator = PoseEstimator.from_onnx(path, threads=args.threads, providers=onnx_providers(args.device),
-                                            **kwargs)  # fmt: skip
-        info = estimator.info
-        print(f"edgepose predict: using the shipped model ({info.model_name}, {info.task}, {info.keypoints} "
-              "keypoints; --weights/--onnx choose another)", file=sys.stderr)  # fmt: skip
-        return estimator
-    return _torch_estimator(args, args.model, args.weights, **kwargs)
-
-
-def build_box_source(args: argparse.Namespace):
-    from edgepose.runtime.boxes import DetectionFile, HogDetector, PoseBoxes, WholeImage
-
-    if args.boxes:
-        return DetectionFile(args.boxes, min_score=args.box_threshold)
-    if not args.detector:
-        return WholeImage()
-    if args.detector.lower() == "hog":
-        return HogDetector(min_score=args.box_threshold)
-    if args.detector.endswith(".onnx"):
-        from edgepose.runtime import PoseEstimator
-
-        detector = PoseEstimator.from_onnx(args.detector, threads=args.threads, height=args.height,
-                                           providers=onnx_providers(args.device))  # fmt: skip
-    elif Path(args.detector).is_file():
-        detector = _torch_estimator(args, None, args.detector, height=args.height)
-    else:
-        detector = _torch_estimator(args, args.detector, None, height=args.height)
-    return PoseBoxes(detector, min_score=0.0)
-
-
-# ---------------------------------------------------------------------------------------------- outputs
-def write_json_atomic(path: Path, records: list[dict] | dict) -> None:
-    """Write ``records`` to ``path`` atomically (never a half-written file, even on Ctrl-C)."""
-    from edgepose.config import atomic_write_text
-
-    try:
-        atomic_write_text(path, json.dumps(records))
-    except OSError as exc:
-        raise DataError(f"cannot write the results ({exc.strerror or exc})", path) from None
-
-
 def meta_path(json_path: Path) -> Path:
-    """``results.json`` -> ``results.meta.json``: the sidecar saying what the results' keypoints are."""
+    """``results.json`` -> ``results.meta.json``: the results document beside the COCO results."""
     return json_path.with_name(f"{json_path.stem if json_path.suffix == '.json' else json_path.name}.meta.json")
-
-
-def results_meta(estimator, source: str) -> dict:
-    """What a COCO results list cannot say itself: the keypoint set of its ``keypoints`` triplets, their names,
-    the skeleton and the model. COCO results files must stay plain lists for ``pycocotools`` ``loadRes``."""
-    from edgepose.keypoints import get_keypoint_spec
-
-    spec = get_keypoint_spec("coco" if estimator.task == "bottomup" else estimator.info.keypoints)
-    return {
-        "keypoints": spec.name,
-        "keypoint_names": list(spec.names),
-        "skeleton": [list(link) for link in spec.skeleton],
-        "model": estimator.info.model_name,
-        "task": estimator.task,
-        "coco_offset": estimator.coco_offset,
-        "source": str(source),
-        "format": "COCO keypoint results: [{image_id, category_id, keypoints: [x, y, confidence] * K, score, bbox}]",
-    }
-
-
-class VideoOut:
-    """An mp4 (``mp4v``) writer opened on the first frame, so it knows the size."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps, self.writer = path, fps, None
-
-    def write(self, image) -> None:
-        import cv2
-
-        if self.writer is None:
-            h, w = image.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self.writer.isOpened():
-                raise DataError("cannot open video writer (mp4v)", self.path)
-        self.writer.write(image)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-
-
-def _write_image(path: Path, image) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(path.suffix if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".jpg", image)
-    if not ok:
-        raise DataError("cannot encode the annotated image", path)
-    try:
-        buf.tofile(str(path))
-    except OSError as exc:
-        raise DataError(f"cannot write the annotated image ({exc.strerror or exc})", path) from None
-
-
-def draw_fps(canvas, fps: float) -> None:
-    """``"12.3 FPS"`` in the top-left corner, white on a dark box (readable on any frame)."""
-    import cv2
-
-    text = f"{fps:.1f} FPS"
-    scale = max(0.5, canvas.shape[0] / 720)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
-    cv2.rectangle(canvas, (4, 4), (12 + tw, 12 + th + base), (0, 0, 0), -1)
-    cv2.putText(canvas, text, (8, 8 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
-
-
-class Display:
-    """``--show``: an OpenCV window. Without a display, or with OpenCV built without GUI support
-    (opencv-python-headless), a one-line error before any work, instead of a crash on the first frame."""
-
-    def __init__(self) -> None:
-        import cv2
-
-        self.cv2 = cv2
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise ConfigError("--show needs a display and this session has none ($DISPLAY is not set); "
-                              "use --out DIR to write the drawings instead")  # fmt: skip
-        try:
-            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise ConfigError("--show needs OpenCV with GUI support (this one has none, e.g. "
-                              "opencv-python-headless); use --out DIR instead") from None  # fmt: skip
-
-    def show(self, image, wait_ms: int) -> bool:
-        """Show ``image``; False when the user pressed q or Esc (stop)."""
-        self.cv2.imshow(WINDOW, image)
-        return (self.cv2.waitKey(wait_ms) & 0xFF) not in (ord("q"), 27)
-
-    def close(self) -> None:
-        try:
-            self.cv2.destroyWindow(WINDOW)
-        except self.cv2.error:  # pragma: no cover - the user closed it already
-            pass
 
 
 def _default_stem(source: str) -> str:
     text = source.rstrip("/\\")
     if text.isdigit() and not Path(text).exists():
         return f"camera{text}"
-    return Path(text).stem or "results"
+    from edgepose.runtime.sources import URL
+
+    return "stream" if URL.match(text) else (Path(text).stem or "results")
+
+
+def build_pipeline(args: argparse.Namespace, is_stream: bool):
+    """The estimator of the model options, its person boxes, and the pipeline running both."""
+    from edgepose.runtime import PoseSmoother
+    from edgepose.runtime.pipeline import PosePipeline
+
+    estimator, model = load_estimator("predict", onnx=args.onnx, weights=args.weights, model=args.model,
+                                      overrides=args.overrides, device=args.device, threads=args.threads,
+                                      flip_test=args.flip_test, height=args.height, refine=args.refine,
+                                      nms_threshold=args.nms_threshold if args.nms else None,
+                                      announce=False)  # fmt: skip
+    boxes, kind = box_source(estimator, boxes=args.boxes, detector=args.detector, box_threshold=args.box_threshold,
+                             threads=args.threads, device=args.device, height=args.height)  # fmt: skip
+    if not (args.onnx or args.weights or args.model):
+        say_shipped("predict", estimator)
+    smoother = PoseSmoother(fps=30.0) if args.smooth and is_stream else None
+    if args.smooth and not is_stream:
+        print("edgepose predict: warning: --smooth only applies to videos and cameras", file=sys.stderr)
+    return PosePipeline(estimator, boxes, boxes=kind, threshold=args.threshold, smoother=smoother), model
 
 
 # ------------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from edgepose.runtime import PoseSmoother, open_source
+    from edgepose.runtime import open_source
     from edgepose.runtime.boxes import describe_box_counts
-    from edgepose.vis.draw import draw_poses
+    from edgepose.runtime.pipeline import Display, ResultsWriter, VideoOut, write_image
 
     check_options(args)
     use_backend(args)
     out_dir = output_dir(args.out, "--out", create=False) if args.out else None
     json_path = output_file(args.json, "--json") if args.json else None
     source = open_source(args.source, max_frames=args.max_frames)  # bad input fails before a model is built
-    estimator = build_estimator(args)
-    topdown = estimator.task == "topdown"
-    if not topdown and (args.boxes or args.detector):
-        option = "--boxes" if args.boxes else "--detector"
-        raise ConfigError(f"{option} applies to top-down models; {estimator.info.model_name} is bottom-up and finds "
-                          f"people itself (drop {option})")  # fmt: skip
-    box_source = build_box_source(args) if topdown else None
+    is_stream = source.kind in ("video", "camera")
+    pipeline, model = build_pipeline(args, is_stream)
+    if pipeline.smoother is not None and source.fps:
+        pipeline.smoother.fps = source.fps
     if not (out_dir or json_path or args.show):
         out_dir = output_dir(DEFAULT_OUTPUT, "default output folder", create=False)
         json_path = output_file(DEFAULT_OUTPUT / f"{_default_stem(args.source)}.json", "default results file")
         print(f"edgepose predict: no --out/--json/--show given: writing drawings and results to {out_dir}/",
               file=sys.stderr)  # fmt: skip
-    display = Display() if args.show else None
+    display = Display("edgepose predict (q or Esc to stop)") if args.show else None
     if out_dir:
         output_dir(out_dir, "--out")
-    is_stream = source.kind in ("video", "camera")
     video_out = VideoOut(out_dir / f"{source.stem}_pose.mp4", source.fps) if out_dir and is_stream else None
-    smoother = PoseSmoother(fps=source.fps or 30.0) if args.smooth else None
-    if args.smooth and not is_stream:
-        print("edgepose predict: warning: --smooth only applies to videos and cameras", file=sys.stderr)
-        smoother = None
     image_ids = source.image_ids() if not is_stream else None
-    if args.boxes and image_ids is not None and not any(i in box_source.by_image for i in image_ids):
+    box_file = getattr(pipeline.box_source, "by_image", None)
+    if box_file is not None and image_ids is not None and not any(i in box_file for i in image_ids):
         print(f"edgepose predict: warning: no image of {args.source} has a box in {args.boxes} "
               "(image ids come from COCO file names like 000000000785.jpg)", file=sys.stderr)  # fmt: skip
-    if json_path:
-        write_json_atomic(meta_path(json_path), results_meta(estimator, args.source))
+    writer = ResultsWriter(pipeline, meta_path(json_path) if json_path else None, coco=json_path,
+                           every=args.flush_every, model=model, source=str(args.source))  # fmt: skip
 
-    records: list[dict] = []
     skipped: list[str] = []
-    done = persons_total = 0
-    infer_s = 0.0
+    nobody = faint = 0
     recent: deque[float] = deque(maxlen=30)  # the FPS overlay: mean over the last 30 frames
-    completed = False
     t_start = time.perf_counter()
     progress = tqdm(source, total=len(source) or None, unit="frame" if is_stream else "img",
                     disable=source.kind == "image", desc="predict", leave=False)  # fmt: skip
     try:
-        for frame in progress:
-            if frame.image is None:
+        for frame, result in pipeline.run(progress, image_ids):
+            if result is None:
                 skipped.append(frame.name)
-                progress.write(f"edgepose predict: skipped {frame.error}")
+                progress.write(f"edgepose predict: skipped {frame.error}", file=sys.stderr)
                 continue
-            image_id = frame.index if image_ids is None else image_ids[frame.index]
-            t0 = time.perf_counter()
-            if topdown:
-                boxes, scores = box_source(frame.image, image_id)
-                persons = estimator(frame.image, boxes, scores) if len(boxes) else []
-            else:
-                persons = estimator(frame.image)
-            if smoother is not None:
-                persons = smoother(persons)
-            dt = time.perf_counter() - t0
-            infer_s += dt
-            recent.append(dt)
-            records.extend(p.to_coco(image_id, offset=estimator.coco_offset) for p in persons)
-            persons_total += len(persons)
-            done += 1
+            recent.append(result.seconds)
+            nobody += not result.persons
+            faint += len(result.faint)
+            if not is_stream:
+                progress.write(result.line())
             if out_dir or display:
-                canvas = draw_poses(frame.image, persons, skeleton=estimator.draw_skeleton, threshold=args.threshold)
-                if is_stream:
-                    draw_fps(canvas, len(recent) / max(sum(recent), 1e-9))
+                canvas = pipeline.draw(frame.image, result, fps=len(recent) / max(sum(recent), 1e-9) if is_stream
+                                       else None)  # fmt: skip
                 if video_out:
                     video_out.write(canvas)
                 elif out_dir:
-                    _write_image(out_dir / frame.name, canvas)
+                    write_image(out_dir / frame.name, canvas)
                 if display and not display.show(canvas, 1 if is_stream else 0):
                     break
-            if json_path and done % args.flush_every == 0:
-                write_json_atomic(json_path, records)
-        completed = True
+            writer.add(result)
     finally:
         progress.close()
         if video_out:
             video_out.close()
         if display:
             display.close()
-        if json_path and (done or completed):  # never replace an earlier file with nothing after a failure
-            write_json_atomic(json_path, records)
+        wrote = writer.flush()  # only when something new is to be said: an all-broken run keeps old files
 
+    results = writer.results
+    done, infer_s = len(results), sum(r.seconds for r in results)
     wall = time.perf_counter() - t_start
     unit = "frames" if is_stream else "images"
-    where = [str(p) for p in (out_dir, json_path) if p]
-    print(f"{done} {unit}, {persons_total} people" + (f"; wrote {', '.join(where)}" if where else ""))
+    where = [str(p) for p in (out_dir if done else None, json_path if wrote or writer.written else None) if p]
+    people = sum(len(r.persons) for r in results)
+    said = f"{done} {unit}, {people} {'person' if people == 1 else 'people'}"
+    print(said + (f"; wrote {', '.join(where)}" if where else ""))
+    if is_stream and (nobody or faint):
+        print(f"{nobody} {unit} with nobody found; {faint} poses with every joint below --threshold "
+              f"{args.threshold:g} (drawn faintly)")  # fmt: skip
     if done:
         print(f"time: {1000 * infer_s / done:.1f} ms per {unit[:-1]} for the model ({done / max(infer_s, 1e-9):.1f} "
               f"FPS), {wall:.2f} s in all with reading and writing ({done / max(wall, 1e-9):.1f} FPS)")  # fmt: skip
-    if json_path:
-        print(f"keypoints: {results_meta(estimator, args.source)['keypoints']} (see {meta_path(json_path)})")
-    if topdown and estimator.box_counts:
-        print(f"edgepose predict: warning: {describe_box_counts(estimator.box_counts)}", file=sys.stderr)
+    if json_path and writer.written:
+        print(f"keypoints: {pipeline.header()['keypoint_set']} (results document: {meta_path(json_path)})")
+    elif json_path:
+        print(f"edgepose predict: no image was done: {json_path} left as it was", file=sys.stderr)
+    counts = getattr(pipeline.estimator, "box_counts", None)
+    if counts:
+        print(f"edgepose predict: warning: {describe_box_counts(counts)}", file=sys.stderr)
     if skipped:
         shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        print(f"edgepose predict: {len(skipped)} of {len(skipped) + done} images could not be read: {shown}",
+        print(f"edgepose predict: {len(skipped)} of {len(skipped) + done} images could not be used: {shown}",
               file=sys.stderr)  # fmt: skip
         return 1
     return 0

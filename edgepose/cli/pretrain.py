@@ -69,15 +69,17 @@ def load_pretrain_config(path: str | Path, overrides: list[str] | None = None) -
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from edgepose.cli.train import _print_metrics, check_data_paths
+    from edgepose.cli.train import _print_metrics, check_data_paths, refuse_used_folder
     from edgepose.engine.config import default_output_dir
     from edgepose.engine.trainer import train_experiment
 
     cfg = load_pretrain_config(args.config, args.overrides)
     check_data_paths(cfg, DATA_PATH_KEYS, hint="point the config at your ImageFolder tree with --set "
                      "data.train_dir=DIR data.val_dir=DIR")  # fmt: skip
+    check_same_classes(cfg)
     if args.out:
         output_dir(args.out, "--out", create=False)
+    refuse_used_folder(cfg, args.out, args.resume)
     metrics = train_experiment(cfg, out_dir=args.out, resume=args.resume, progress=not args.no_progress)
     _print_metrics("final metrics", metrics)
     out = Path(args.out) if args.out else default_output_dir(cfg)
@@ -85,3 +87,23 @@ def run_pretrain(args: argparse.Namespace) -> int:
         print(f"backbone weights: {out / 'best.pt'} (start a pose run from them with "
               f"--set model.pretrained={out / 'best.pt'})")  # fmt: skip
     return 0
+
+
+def check_same_classes(cfg: Any) -> None:
+    """The validation tree's class folders must be training classes: labels are the sorted training class
+    names, so a validation class unknown to training would be scored against a wrong label without a word."""
+    from edgepose.engine.config import resolve_path
+
+    def classes(key: str) -> tuple[Path, set[str]]:
+        root = resolve_path(cfg, cfg.data[key])
+        return root, {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+
+    (train_root, train), (val_root, val) = classes("train_dir"), classes("val_dir")
+    only_val, only_train = sorted(val - train), sorted(train - val)
+    if train and val and (only_val or not train & val):  # validation lacking a class is fine; one more is not
+        said = "; ".join(filter(None, [
+            f"only in validation: {', '.join(only_val[:5])}" if only_val else "",
+            f"only in training: {', '.join(only_train[:5])}" if only_train else "",
+        ]))  # fmt: skip
+        raise ConfigError(f"data.val_dir's class folders differ from data.train_dir's ({train_root}): {said}; "
+                          "the validation classes must be training classes", val_root)  # fmt: skip

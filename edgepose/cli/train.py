@@ -112,6 +112,25 @@ def check_data_paths(cfg: Any, keys: tuple[str, ...] = TRAIN_PATH_KEYS, hint: st
     raise DataError(f"{len(missing)} data path(s) not found: {listed} ({'; '.join(filter(None, [where, hint]))})")
 
 
+RUN_CHECKPOINTS = ("last.pt", "best.pt")
+
+
+def refuse_used_folder(cfg: Any, out: str | None, resume: Any) -> None:
+    """A fresh run (no ``--resume``) into a folder that holds a run's checkpoints is refused, naming the way
+    on: continuing it, or writing elsewhere. A fresh start there used to overwrite ``best.pt`` and ``last.pt``
+    after a one-line note; a model that took hours is not lost to a command repeated without ``--resume``."""
+    from edgepose.engine.config import default_output_dir
+
+    if resume is not None:
+        return
+    folder = Path(out) if out else default_output_dir(cfg)
+    held = [name for name in RUN_CHECKPOINTS if (folder / name).exists()]
+    if held:
+        option = "--out" if out else "the output folder"
+        raise DataError(f"{option} already holds a run ({', '.join(held)}); continue it with --resume, or write "
+                        "the new run elsewhere with --out DIR (nothing was changed)", folder)  # fmt: skip
+
+
 def run_train(args: argparse.Namespace) -> int:
     from edgepose.engine.config import load_experiment
     from edgepose.engine.trainer import train_experiment
@@ -120,6 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
     check_data_paths(cfg)
     if args.out:
         output_dir(args.out, "--out", create=False)
+    refuse_used_folder(cfg, args.out, args.resume)
     metrics = train_experiment(cfg, out_dir=args.out, resume=args.resume, progress=not args.no_progress)
     _print_metrics("final metrics", metrics)
     return 0

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edgepose.codecs.base import Decoded, Encoded, KeypointCodec, split_visibility
+from edgepose.codecs.base import Decoded, Encoded, HeatmapKeypointCodec, split_visibility
 from edgepose.errors import ConfigError, DataError
 
 CODECS = ("msra", "dark")
@@ -69,7 +69,7 @@ def clean_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
     return out
 
 
-class HeatmapCodec(KeypointCodec):
+class HeatmapCodec(HeatmapKeypointCodec):
     """Encode joints to Gaussian heatmaps and decode heatmaps to keypoints, both in network-input pixels.
 
     Args:

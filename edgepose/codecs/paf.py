@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgepose.codecs.base import KeypointCodec, split_visibility
+from edgepose.codecs.base import PafKeypointCodec, split_visibility
 from edgepose.codecs.paf_decode import (
     PafPoses,
     Peaks,
@@ -127,7 +127,7 @@ def _finite(maps: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PafCodec(KeypointCodec):
+class PafCodec(PafKeypointCodec):
     """Heatmap + PAF targets at ``stride`` and their decoding (SPEC A.2.6-A.2.7). See the module docstring."""
 
     stride: int = 8
@@ -159,6 +159,10 @@ class PafCodec(KeypointCodec):
             raise ConfigError("PafCodec: paf_samples must be >= 2")
         if self.paf_sampling not in ("upsampled", "bilinear"):
             raise ConfigError(f"PafCodec: paf_sampling must be 'upsampled' or 'bilinear', got {self.paf_sampling!r}")
+
+    def with_upsample(self, factor: int) -> PafCodec:
+        """This codec decoding with upsampling ``factor``."""
+        return replace(self, upsample=int(factor))
 
     @classmethod
     def lwop(cls, **overrides: object) -> PafCodec:

@@ -62,9 +62,9 @@ class CocoKeypoints:
 
 def read_json(path: str | Path) -> Any:
     """Load a JSON file; missing or malformed files raise DataError naming the file (and line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", path)
+    from edgepose.pathkind import require_file
+
+    path = require_file(path, "JSON file")  # a folder or a named pipe is said as such, never read
     try:
         with path.open("r", encoding="utf-8") as fh:
             return json.load(fh)
@@ -187,9 +187,16 @@ def validate_coco_keypoints(data: Any, path: str | Path | None = None, num_keypo
             raise DataError(f"{where}: duplicate image id {image_id}", path)
         image_ids.add(image_id)
     k = num_keypoints
+    ann_ids: dict[int, int] = {}  # COCOeval indexes annotations by id: a duplicate silently scores every metric -1
     for i, rec in enumerate(raw_anns):
         where = f"annotations[{i}]"
         _, kp = validate_person_annotation(rec, k, path, where)
+        if "id" in rec:
+            ann_id = _integer(rec["id"], "id", path, where)
+            if ann_id in ann_ids:
+                raise DataError(f"{where}: duplicate annotation id {ann_id} (also annotations[{ann_ids[ann_id]}]); "
+                                "COCO annotation ids must be unique", path)  # fmt: skip
+            ann_ids[ann_id] = i
         if kp is not None and k is None:
             k = len(kp)
         if int(rec["image_id"]) not in image_ids:

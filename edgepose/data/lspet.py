@@ -59,7 +59,11 @@ def read_joints_mat(path: str | Path) -> np.ndarray:
     """``joints.mat`` -> float64 array ``(N, 14, 3)`` (x, y, v); a malformed file raises DataError naming it."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("no joints.mat here (an LSP folder holds joints.mat and images/)", path)
+        from edgepose.pathkind import path_kind
+
+        kind = path_kind(path)  # a folder or a named pipe is not "missing": say what it is
+        raise DataError("no joints.mat here (an LSP folder holds joints.mat and images/)" if kind is None else
+                        f"joints.mat must be a MATLAB file, but this is {kind}", path)  # fmt: skip
     try:
         from scipy.io import loadmat
     except ImportError:  # pragma: no cover - scipy is a core dependency
@@ -101,9 +105,9 @@ def _image_path(images: Path, present: set[str], number: int) -> Path | None:
 
 def resolve_lsp_root(root: str | Path) -> tuple[Path, Path]:
     """``(joints.mat, images/)`` of an LSP folder; DataError naming what is missing."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError("LSP folder not found", root)
+    from edgepose.pathkind import require_dir
+
+    root = require_dir(root, "LSP folder")
     mat, images = root / "joints.mat", root / "images"
     if not mat.is_file():
         raise DataError("no joints.mat in this folder (an LSP folder holds joints.mat and images/)", root)

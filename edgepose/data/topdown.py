@@ -93,6 +93,11 @@ class TopdownDataConfig:
     box: str = "image"
     train_boxes: list[str] = field(default_factory=lambda: ["image", "joints"])
     val_range: list[int] = field(default_factory=lambda: list(LSPET_VAL_RANGE))
+    # Where training batches come from: "loader" (this module's dataset in DataLoader workers) or "device" (a uint8
+    # image store decoded once, crops and targets made on the device in batches: edgepose/engine/device_batches.py,
+    # options in device_pipeline, docs/gpu.md).
+    pipeline: str = "loader"
+    device_pipeline: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -130,6 +135,8 @@ class TopdownDataConfig:
             raise bad("train_boxes", f"must be a non-empty list of {', '.join(LSP_BOXES)}")
         if len(self.val_range) != 2 or not 1 <= self.val_range[0] <= self.val_range[1]:
             raise bad("val_range", "must be [FIRST, LAST], 1-based and inclusive")
+        if self.pipeline not in ("loader", "device"):
+            raise bad("pipeline", "is not one of loader, device")
 
     @property
     def keypoint_spec(self) -> KeypointSpec:

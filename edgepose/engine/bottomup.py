@@ -38,8 +38,9 @@ from edgepose.evaluation.coco import MAIN_STATS, evaluate_keypoints, write_resul
 from edgepose.evaluation.oracle_bottomup import poses_to_records
 from edgepose.keypoints import coco_to_openpose, openpose_to_coco
 from edgepose.losses import CrossFusionLoss, LwopLoss
+from edgepose.meta import info_of
+from edgepose.models.weights import unwrap_model
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +143,10 @@ def bottomup_estimator(
     device: torch.device | str = "cpu",
 ) -> PoseEstimator:
     """The runtime's :class:`PoseEstimator` over a bottom-up PyTorch ``model`` with these decoder settings."""
-    info = ModelInfo(
-        model_name=str(getattr(model, "model_name", type(model).__name__)),
-        task="bottomup",
-        input_size=(int(height), int(height)),
-        normalisation="openpose",
-        stride=codec.stride,
-        keypoints="openpose18",
-        outputs=("heatmaps", "pafs"),
-    )
+    info = info_of(unwrap_model(model))
+    if codec.stride != info.stride:
+        raise ConfigError(f"the decoder's stride {codec.stride} is not model {info.model_name}'s {info.stride}")
+    info = info.replace(input_size=(int(height), int(height)))
     return PoseEstimator(TorchNetwork(model, info, device), info, codec=codec, height=height, scales=scales,
                          bottomup_flip=flip)  # fmt: skip
 

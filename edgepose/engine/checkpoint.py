@@ -6,6 +6,8 @@ A checkpoint is a dict saved with :func:`torch.save`:
 ``model``           the state dict (never with DistributedDataParallel's ``module.`` prefix)
 ``model_name``      the :func:`edgepose.models.build_model` name
 ``model_overrides`` its keyword overrides, so ``--weights ckpt.pt`` alone rebuilds the right model
+``model_info``      the model's metadata (:meth:`edgepose.meta.ModelInfo.to_dict`): task, keypoint set with
+                    its table, input size, stride, normalisation, decoder; required to rebuild the model
 ``config``          the resolved experiment config (plain dict)
 ``epoch``/``step``  finished epochs / optimiser steps
 ``optimizer``,      state dicts needed to resume exactly (``None`` in weights-only exports)
@@ -20,20 +22,17 @@ A checkpoint is a dict saved with :func:`torch.save`:
 Everything in it is a tensor or plain Python data, so checkpoints load with ``weights_only=True`` (no
 arbitrary code runs when opening a downloaded file).
 
-Writes go through a temporary ``.<name>.<pid>-<token>.tmp`` beside the target (created 0666 less the umask,
-like ``open()``), then ``os.replace``; a kill -9 mid-write can leave that temporary behind, and
-:func:`remove_stale_temporaries` clears it when the next run starts. A failed write (disk full) is a
-one-line CheckpointError and leaves the previous checkpoint as it was.
+Writes go through :mod:`edgepose.io` (a temporary ``.<name>.<pid>-<token>.tmp`` beside the target, created
+0666 less the umask like ``open()``, fsynced, then ``os.replace``); a kill -9 mid-write can leave that
+temporary behind, and :func:`remove_stale_temporaries` clears it when the next run starts. A failed write
+(disk full) is a one-line CheckpointError and leaves the previous checkpoint as it was.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import pickle
 import re
-import secrets
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,17 +40,24 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from edgepose.errors import CheckpointError, ConfigError
+from edgepose.errors import CheckpointError, ConfigError, EdgeposeError
+from edgepose.io import atomic_write
+from edgepose.meta import ModelInfo
+from edgepose.models.weights import (  # noqa: F401 (load_model_state, unwrap_model, ...: re-exported)
+    check_finite,
+    keypoint_row_map,
+    load_file,
+    load_model_state,
+    load_weights,
+    state_dict_mismatches,
+    strip_module_prefix,
+    unwrap_model,
+)
 
 FORMAT = "edgepose-checkpoint"
 REQUIRED_KEYS = ("model", "model_name", "model_overrides")
 # Files of a run folder that are written through a temporary ``.<name>.<...>`` beside them.
 RUN_FILES = ("last.pt", "best.pt", "config.yaml", "steps.csv", "epochs.csv", "metrics.json")
-# What torch.load raises on truncated zips, garbage bytes, pickled code objects (weights_only) and the like.
-_LOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                ImportError, UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
-
-
 class _RecordingWriter:
     """A file wrapper that remembers the OSError of a failed write.
 
@@ -71,19 +77,6 @@ class _RecordingWriter:
 
     def flush(self) -> None:
         self.fh.flush()
-
-
-def _open_temporary(path: Path) -> tuple[BinaryIO, Path]:
-    """A new ``.<name>.<pid>-<token>.tmp`` beside ``path``, created with mode 0666 so the umask applies, as for
-    plain ``open()`` (``tempfile.mkstemp`` would make it 0600); the pid lets a later run tell stale files apart."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        return os.fdopen(fd, "wb"), tmp
-    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
 
 
 def _write_error(path: Path, exc: OSError) -> CheckpointError:
@@ -106,29 +99,20 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     payload = dict(state)
     payload.setdefault("format", FORMAT)
     payload.setdefault("edgepose_version", __version__)
-    tmp: Path | None = None
+
+    def write(fh: BinaryIO) -> None:
+        sink = _RecordingWriter(fh)
+        try:
+            torch.save(payload, sink)  # type: ignore[arg-type]
+        except RuntimeError:
+            if sink.error is None:
+                raise
+            raise sink.error from None
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh, tmp = _open_temporary(path)
-        with fh:
-            sink = _RecordingWriter(fh)
-            try:
-                torch.save(payload, sink)  # type: ignore[arg-type]
-            except RuntimeError:
-                if sink.error is None:
-                    raise
-                raise sink.error from None
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, write, fsync=True)
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         raise _write_error(path, exc) from exc
-    except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -170,23 +154,15 @@ def remove_stale_temporaries(folder: str | Path, names: tuple[str, ...] = RUN_FI
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read an edgepose checkpoint; missing, corrupt or foreign files raise CheckpointError naming the file."""
+    """Read an edgepose checkpoint; missing, corrupt, foreign or non-finite files raise CheckpointError naming it."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError("checkpoint not found", path)
-    if not path.is_file():
-        raise CheckpointError("checkpoint path is not a file", path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except _LOAD_ERRORS as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        message = f"corrupt or unreadable checkpoint ({type(exc).__name__}: {reason[:200]})"
-        raise CheckpointError(message, path) from exc
+    ckpt = load_file(path, "checkpoint", map_location)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         what = "a bare state dict" if _looks_like_state_dict(ckpt) else f"a {type(ckpt).__name__}"
         raise CheckpointError(
             f"not an edgepose checkpoint (it is {what}; expected keys {', '.join(REQUIRED_KEYS)})", path
         )
+    check_finite(ckpt["model"], path)
     return ckpt
 
 
@@ -194,66 +170,49 @@ def _looks_like_state_dict(obj: Any) -> bool:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def strip_module_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop DataParallel / DistributedDataParallel's ``module.`` prefix (and torch.compile's ``_orig_mod.``)."""
-    out = {}
-    for k, v in state.items():
-        for prefix in ("module.", "_orig_mod."):
-            if k.startswith(prefix):
-                k = k[len(prefix) :]
-        out[k] = v
-    return out
+def model_info_record(model: nn.Module) -> dict[str, Any] | None:
+    """What a checkpoint stores under ``model_info``: the model's metadata as a plain dict (None for networks
+    that are not pose models, e.g. a pretraining classifier)."""
+    info = getattr(unwrap_model(model), "model_info", None)
+    return info.to_dict() if isinstance(info, ModelInfo) else None
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The bare model inside DistributedDataParallel / DataParallel / torch.compile wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner
-
-
-def state_dict_mismatches(model: nn.Module, state: Mapping[str, Any], limit: int = 5) -> list[str]:
-    """Human-readable differences between ``model``'s parameters/buffers and ``state`` (first ``limit`` of each)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    out = []
-    if shapes:
-        out.append(f"{len(shapes)} shape mismatches: " + "; ".join(shapes[:limit]))
-    if missing:
-        out.append(f"{len(missing)} keys missing from the checkpoint: " + ", ".join(missing[:limit]))
-    if unexpected:
-        out.append(f"{len(unexpected)} unexpected keys: " + ", ".join(unexpected[:limit]))
-    return out
-
-
-def load_model_state(model: nn.Module, state: Mapping[str, Any], path: str | Path | None = None) -> None:
-    """Load ``state`` into ``model`` strictly; a state that does not fit raises CheckpointError listing the
-    first few mismatched keys and shapes."""
-    state = strip_module_prefix(state)
-    target = unwrap_model(model)
-    problems = state_dict_mismatches(target, state)
-    if problems:
-        raise CheckpointError("weights do not fit the model: " + " | ".join(problems), path)
-    target.load_state_dict(state, strict=True)
+def checkpoint_info(ckpt: Mapping[str, Any], path: str | Path | None = None) -> ModelInfo:
+    """The :class:`ModelInfo` a checkpoint holds, read strictly; a checkpoint without one is refused."""
+    if ckpt.get("model_info") is None:
+        raise CheckpointError(
+            "checkpoint has no model metadata (model_info; written before edgepose 0.2): add it with "
+            "`python tools/ship_model.py --migrate CKPT --keypoints SET --codec KIND`",
+            path,
+        )
+    try:
+        return ModelInfo.from_dict(ckpt["model_info"])
+    except EdgeposeError as exc:
+        raise CheckpointError(str(exc), path) from None
 
 
 def build_model_from_checkpoint(path: str | Path, map_location: Any = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the checkpoint's model (name + overrides) with its weights, in eval mode; returns (model, ckpt)."""
+    """Rebuild the checkpoint's model (name + overrides + metadata) with its weights, in eval mode.
+
+    The metadata stored in the file must agree with the model its name and overrides build (keypoint count,
+    input size, stride, task, normalisation): a file whose parts disagree is refused rather than run wrongly.
+    Returns (model, ckpt).
+    """
     from edgepose.models import build_model
 
     ckpt = load_checkpoint(path, map_location=map_location)
+    info = checkpoint_info(ckpt, path)
     try:
-        model = build_model(ckpt["model_name"], **dict(ckpt["model_overrides"] or {}))
+        model = build_model(ckpt["model_name"], keypoints=info.keypoint_spec, codec=info.codec,
+                            **dict(ckpt["model_overrides"] or {}))  # fmt: skip
     except ConfigError as exc:
         raise CheckpointError(f"cannot rebuild the checkpoint's model: {exc}", path) from None
+    built = model.model_info.replace(edgepose_version=info.edgepose_version)
+    if built != info:
+        diff = [f"{k} {getattr(info, k)!r} vs {getattr(built, k)!r}" for k in ("model_name", "task", "input_size",
+                "normalisation", "stride", "keypoints", "codec") if getattr(info, k) != getattr(built, k)]  # fmt: skip
+        raise CheckpointError(f"the checkpoint's metadata disagrees with its model ({'; '.join(diff)})", path)
+    model.model_info = info
     load_model_state(model, ckpt["model"], path)
     model.eval()
     return model, ckpt
@@ -262,60 +221,40 @@ def build_model_from_checkpoint(path: str | Path, map_location: Any = "cpu") -> 
 def export_weights(src: str | Path, dst: str | Path) -> Path:
     """A weights-only copy of checkpoint ``src`` (no optimizer / RNG state): what to publish or deploy."""
     ckpt = load_checkpoint(src)
-    keep = ("model", "model_name", "model_overrides", "config", "epoch", "step", "best_metric", "metrics")
+    keep = ("model", "model_name", "model_overrides", "model_info", "config", "epoch", "step", "best_metric",
+            "metrics")
     return save_checkpoint(dst, {k: ckpt.get(k) for k in keep})
 
 
-def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The model tensors of an edgepose checkpoint, a weights-only export or a bare state dict."""
-    path = Path(path)
+def _shared_keypoint_rows(model: nn.Module, path: str | Path) -> dict[int, int] | None:
+    """Rows of the keypoints a pose checkpoint of another keypoint set shares with ``model`` by name (its final
+    conv starts from them: COCO-17 MoveNet's wrists become LSP-14's wrists); None for bare state dicts."""
+    ckpt = load_file(Path(path), "weights file")
+    own = getattr(model, "model_info", None)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model_info"), dict) or own is None:
+        return None
     try:
-        return strip_module_prefix(load_checkpoint(path)["model"])
-    except CheckpointError as exc:
-        if "not an edgepose checkpoint" not in str(exc):  # missing or corrupt: said already
-            raise
-    obj = torch.load(path, map_location="cpu", weights_only=True)  # read once already by load_checkpoint
-    if not _looks_like_state_dict(obj):
-        raise CheckpointError("neither an edgepose checkpoint nor a state dict of tensors", path)
-    return strip_module_prefix(obj)
+        theirs = ModelInfo.from_dict(ckpt["model_info"]).keypoint_spec
+    except EdgeposeError:
+        return None
+    if theirs.name == own.keypoint_spec.name:
+        return None
+    return keypoint_row_map(theirs.names, own.keypoint_spec.names) or None
 
 
 def load_pretrained(model: nn.Module, path: str | Path, show: bool = True) -> tuple[int, int]:
     """Copy into ``model`` every tensor of ``path`` whose name and shape match: the start of a fine-tune.
 
     Partial by design (a pre-trained backbone, a model of another keypoint set whose head differs); a file that
-    matches nothing is an error rather than a silent random start. Returns (tensors copied, model tensors).
+    matches nothing is an error rather than a silent random start. The loading and its report are
+    :func:`edgepose.models.weights.load_weights`'. Returns (tensors copied, model tensors).
     """
     from edgepose.engine.logging import say
 
-    state = read_weights(path)
     target = unwrap_model(model)
-    own = target.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if not matched:
+    report = load_weights(target, path, keypoint_rows=_shared_keypoint_rows(target, path))
+    if not report.loaded:
         raise CheckpointError("no tensor of these weights fits the model (names or shapes differ)", path)
-    own.update({k: v.to(own[k].dtype) for k, v in matched.items()})
-    target.load_state_dict(own)
     if show:
-        say(f"initial weights: {len(matched)} of {len(own)} tensors from {path}{_unmatched_note(own, state, matched)}")
-    return len(matched), len(own)
-
-
-def _unmatched_note(own: Mapping[str, Any], state: Mapping[str, Any], matched: Mapping[str, Any]) -> str:
-    """What the partial copy left out, by top-level module: the model's tensors left at their initialisation
-    (the pose head, after a pretrained backbone), tensors whose shape differs, and file tensors that fit nothing
-    (a classifier's ``fc``). Empty when everything matched."""
-
-    def by_module(keys: list[str]) -> str:
-        counts: dict[str, int] = {}
-        for k in keys:
-            counts[k.split(".", 1)[0]] = counts.get(k.split(".", 1)[0], 0) + 1
-        return ", ".join(f"{name} ({n})" for name, n in counts.items())
-
-    kept = [k for k in own if k not in matched]
-    reshaped = [k for k in kept if k in state]
-    unused = [k for k in state if k not in own]
-    parts = [f"left at their initialisation: {by_module(kept)}" if kept else "",
-             f"shape differs: {', '.join(reshaped[:3])}{' ...' if len(reshaped) > 3 else ''}" if reshaped else "",
-             f"not in the model: {by_module(unused)}" if unused else ""]  # fmt: skip
-    return "".join(f"; {p}" for p in parts if p)
+        say(f"initial weights: {report.summary()}")
+    return len(report.loaded), len(target.state_dict())

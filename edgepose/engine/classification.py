@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 from edgepose.engine import distributed as du
 from edgepose.errors import ConfigError, DataError
 from edgepose.geometry import normalize_image
+from edgepose.io import atomic_write_text
 
 __all__ = ["BackboneClassifier", "ClassificationTask", "ImageFolderDataset", "write_person_crops"]
 
@@ -226,7 +227,7 @@ class ClassificationTask:
             metrics["top5"] = 100.0 * sum(v[1] for v in merged.values()) / n
         metrics.update({"val_ce": sum(v[2] for v in merged.values()) / n, "n": float(len(merged))})
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "classification_metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        atomic_write_text(out_dir / "classification_metrics.json", json.dumps(metrics, indent=1) + "\n")
         return metrics
 
 

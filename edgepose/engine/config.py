@@ -13,20 +13,20 @@ Two conveniences keep ablation configs short:
   model's keyword arguments read the same on the command line as in ``model.overrides``.
 
 Relative paths in ``data`` (and ``eval``) are resolved against the directory of the config file that was
-loaded: tasks call :func:`resolve_path` (which also expands ``~`` and ``$VARS`` such as ``$EDGEPOSE_DATA``).
+loaded: tasks call :func:`resolve_path` (which also expands ``~`` and ``$VARS`` such as ``$EDGEPOSE_DATA``, with
+shell-style defaults: ``${EDGEPOSE_DATA:-../../shared/data}/lspet/joints.mat``, the convention of ``configs/``).
 The directory is recorded in ``config_dir`` so the resolved ``config.yaml`` written into the output folder
 still resolves to the same files.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepose.config import apply_overrides, from_dict, parse_overrides, read_yaml, to_dict
+from edgepose.config import apply_overrides, expand_path, from_dict, parse_overrides, read_yaml, to_dict
 from edgepose.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -62,6 +62,8 @@ class TrainConfig:
     workers: int = 4  # DataLoader worker processes per rank
     seed: int = 0
     amp: bool = True  # mixed precision (CUDA only; ignored on CPU)
+    amp_dtype: str = "float16"  # float16 (with GradScaler) | bfloat16 (autocast on CUDA, and on CPU when amp is set)
+    compile: bool = False  # torch.compile the training forward (docs/gpu.md); a compile failure stops with one line
     grad_clip: float | None = None  # max gradient norm
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke runs)
     eval_every: int = 1  # evaluate every N epochs (and always after the last); 0 = only after the last
@@ -74,6 +76,10 @@ class TrainConfig:
     # the step that crosses it, then evaluates and writes its checkpoints and plots as after a last epoch, so the
     # result is valid and `--resume` continues from there (with a fresh budget).
     max_minutes: float | None = None
+    # Knowledge distillation (top-down only, engine/distill.py): an edgepose checkpoint of the same keypoints, input
+    # size and normalisation; targets = (1 - distill_weight) * ground truth + distill_weight * teacher heatmaps.
+    teacher: str | None = None
+    distill_weight: float = 0.5
 
 
 @dataclass
@@ -132,6 +138,10 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         ("max_minutes", t.max_minutes is None or t.max_minutes > 0, "must be > 0 or null"),
         ("lr_milestones", list(t.lr_milestones) == sorted(t.lr_milestones), "must be increasing"),
         ("lr_schedule", t.lr_schedule in LR_SCHEDULES, f"is not one of {', '.join(LR_SCHEDULES)}"),
+        ("amp_dtype", t.amp_dtype in ("float16", "bfloat16"), "is not one of float16, bfloat16"),
+        ("distill_weight", 0 <= t.distill_weight <= 1, "must be in [0, 1]"),
+        ("teacher", t.teacher is None or (isinstance(t.teacher, str) and t.teacher and cfg.task == "topdown"),
+         "must be a checkpoint path or null, and only the topdown task distils"),
     ]
     for key, ok, why in checks:
         if not ok:
@@ -168,7 +178,7 @@ def read_experiment_dict(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict
         return data
     if not isinstance(base, str):
         raise ConfigError(f"config key 'base' must be a file name, got {base!r}", path)
-    base_path = Path(os.path.expandvars(os.path.expanduser(base)))
+    base_path = Path(expand_path(base))
     if not base_path.is_absolute():
         base_path = path.parent / base_path
     if not base_path.is_file():
@@ -226,7 +236,7 @@ def resolve_path(cfg: ExperimentConfig | str | Path | None, value: str | Path) -
 
     ``cfg`` may also be the base directory itself.
     """
-    p = Path(os.path.expandvars(os.path.expanduser(str(value))))
+    p = Path(expand_path(value))
     if p.is_absolute():
         return p
     base = cfg.config_dir if isinstance(cfg, ExperimentConfig) else cfg
@@ -236,5 +246,5 @@ def resolve_path(cfg: ExperimentConfig | str | Path | None, value: str | Path) -
 def default_output_dir(cfg: ExperimentConfig) -> Path:
     """``cfg.output_dir`` if set, else ``output/<dataset>/<model>/<config-name>/`` under the current directory."""
     if cfg.output_dir:
-        return Path(os.path.expandvars(os.path.expanduser(cfg.output_dir)))
+        return Path(expand_path(cfg.output_dir))
     return Path("output") / cfg.dataset_name / (cfg.model.name or "model") / (cfg.name or "experiment")

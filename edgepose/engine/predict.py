@@ -21,8 +21,8 @@ from torch import nn
 
 from edgepose.codecs.heatmap import CODECS
 from edgepose.errors import ConfigError
+from edgepose.meta import ModelInfo, info_of
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 
 RANDOM_INIT_WARNING = (
     "model {name!r} has random weights (no --weights given): its predictions are meaningless; "
@@ -103,7 +103,7 @@ def load_model(
     if weights is not None:
         from edgepose.engine.checkpoint import build_model_from_checkpoint
 
-        model, ckpt = build_model_from_checkpoint(weights)
+        model, ckpt = build_model_from_checkpoint(weights)  # NaN/inf weights are refused there (models.weights)
         if model_name and model_name != ckpt.get("model_name"):
             raise ConfigError(
                 f"--model {model_name!r} does not match the checkpoint's model {ckpt.get('model_name')!r} ({weights})"
@@ -127,9 +127,37 @@ def torch_estimator(
     **kwargs: Any,
 ) -> PoseEstimator:
     """A :class:`PoseEstimator` running ``model`` with PyTorch (pre-/post-processing of the runtime)."""
-    from edgepose.export.onnx import model_info
-
-    config = (ckpt or {}).get("config")
-    size = config_input_size(config) if getattr(model, "task", None) == "topdown" else None
-    info = model_info(model, input_size=size, codec=config_codec(config))
+    info = info_of(model)  # the model's own metadata (born in build_model, read back from its checkpoint)
     return PoseEstimator(TorchNetwork(model, info, device), info, **kwargs)
+
+
+def torch_device(device: str) -> torch.device:
+    """The PyTorch device of ``--device``; CUDA without a usable GPU is a one-line error, not a traceback."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {device!r} is not a PyTorch device (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
+
+
+def checkpoint_estimator(
+    weights: str | Path | None,
+    model_name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    **kwargs: Any,
+) -> tuple[PoseEstimator, bool]:
+    """The estimator of ``--weights`` (or a random ``--model``) on ``device``: what the CLI's torch path runs.
+
+    Returns ``(estimator, has_weights)``; the caller warns when there are no weights (random predictions)."""
+    dev = torch_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    model, ckpt = load_model(model_name, weights, overrides, warn_random=False)
+    return torch_estimator(model, ckpt=ckpt, device=dev, **kwargs), ckpt is not None

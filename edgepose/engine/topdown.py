@@ -34,8 +34,9 @@ from edgepose.evaluation.coco import evaluate_keypoints, postprocess_instances, 
 from edgepose.evaluation.pckh import format_pckh, pckh_metrics
 from edgepose.keypoints import KeypointSpec
 from edgepose.losses import JointsMSELoss
+from edgepose.meta import ModelInfo, info_of
+from edgepose.models.weights import unwrap_model
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _prediction(meta: dict[str, np.ndarray], i: int, coords: np.ndarray, scores:
         "center": meta["center"][i].astype(np.float64),
         "scale": meta["scale"][i].astype(np.float64),
         "gt_joints": meta["joints"][i].astype(np.float64),
-        "head_size": float(meta["head_size"][i]),
+        "pck_norm": float(meta["head_size"][i]),  # the PCK normaliser: MPII's head size, LSP's torso length
     }
 
 
@@ -126,8 +127,12 @@ class TopdownTask:
         return resolve_path(self.cfg, value)
 
     def build_model(self) -> nn.Module:
-        from edgepose.models import build_model
+        """The model of ``model:``, born with this task's metadata: the dataset's keypoint set, ``data.input_size``
+        (stated once: a ``model.overrides.input_size`` that differs is refused) and the eval decoder."""
+        from edgepose.models import build_model, model_options
 
+        if not self.cfg.model.name:
+            raise ConfigError("config key 'model.name' is required")
         overrides = dict(self.cfg.model.overrides or {})
         k = overrides.pop("num_keypoints", self.spec.num_keypoints)
         if k != self.spec.num_keypoints:
@@ -135,15 +140,21 @@ class TopdownTask:
                 f"config key 'model.overrides.num_keypoints': {k} does not match the {self.spec.name} "
                 f"dataset's {self.spec.num_keypoints} keypoints"
             )
-        if not self.cfg.model.name:
-            raise ConfigError("config key 'model.name' is required")
-        from edgepose.models import model_options
-
+        size = [int(v) for v in self.data.input_size]
+        if "input_size" in overrides and [int(v) for v in overrides["input_size"]] != size:
+            raise ConfigError(
+                f"config key 'model.overrides.input_size': {list(overrides['input_size'])} differs from "
+                f"data.input_size {size}; state the input size once, in data.input_size"
+            )
         if "input_size" in model_options(self.cfg.model.name):
-            overrides.setdefault("input_size", tuple(self.data.input_size))
-        return build_model(self.cfg.model.name, num_keypoints=k, **overrides)
+            overrides["input_size"] = tuple(size)
+        return build_model(self.cfg.model.name, keypoints=self.spec, codec=self.eval_codec.kind, **overrides)
 
     def train_dataset(self) -> TopdownDataset:
+        if self.data.pipeline == "device":  # the records of the uint8 store, built when missing (docs/gpu.md)
+            from edgepose.engine.device_batches import device_train_dataset
+
+            return device_train_dataset(self)
         return build_topdown_dataset(
             self.data,
             "train",
@@ -174,6 +185,10 @@ class TopdownTask:
         outputs = list(output) if isinstance(output, (list, tuple)) else [output]
         target, weight = batch["target"], batch["target_weight"]
         _check_shape(outputs[-1], self.codec, self.spec.num_keypoints)
+        if self.cfg.train.teacher:  # knowledge distillation: the teacher's heatmaps mixed into the targets
+            from edgepose.engine.distill import distiller_for
+
+            target, weight = distiller_for(self, model).targets(batch["image"], target.float(), weight)
         total = outputs[0].new_zeros(())
         for out in outputs:
             total = total + self.criterion(out.float(), target.float(), weight)
@@ -182,15 +197,7 @@ class TopdownTask:
     # ------------------------------------------------------------------------------------- evaluation
     def estimator(self, model: nn.Module, device: torch.device | str = "cpu") -> PoseEstimator:
         """The runtime's predictor over ``model`` with this config's eval codec, flip test and batch size."""
-        info = ModelInfo(
-            model_name=str(self.cfg.model.name or type(model).__name__),
-            task="topdown",
-            input_size=self.eval_codec.input_size,
-            normalisation="imagenet",
-            stride=self.data.heatmap_stride,
-            keypoints=self.spec.name,
-            codec=self.eval_codec.kind,
-        )
+        info = self.model_info(model)
         return PoseEstimator(
             TorchNetwork(model, info, device),
             info,
@@ -198,6 +205,17 @@ class TopdownTask:
             flip_test=self.eval_cfg.flip_test,
             batch_size=self.eval_cfg.batch_size or self.cfg.train.batch_size,
         )
+
+    def model_info(self, model: nn.Module) -> ModelInfo:
+        """The metadata evaluation runs ``model`` with: the model's own (which must match this config's keypoint
+        set and input size), with the eval decoder. A network without metadata is refused (info_of)."""
+        info = info_of(unwrap_model(model))
+        if info.keypoint_spec != self.spec or info.input_size != self.eval_codec.input_size:
+            raise ConfigError(
+                f"model {info.model_name} was built for {info.keypoints} keypoints at {list(info.input_size)}, "
+                f"the config evaluates {self.spec.name} at {list(self.eval_codec.input_size)}"
+            )
+        return info.replace(codec=self.eval_codec.kind)
 
     @torch.no_grad()
     def predict_dataset(
@@ -279,7 +297,7 @@ class TopdownTask:
 
         pred = np.stack([p["keypoints"][:, :2] for p in preds])
         gt = np.stack([p["gt_joints"] for p in preds])
-        torso = np.array([p["head_size"] for p in preds])
+        torso = np.array([p["pck_norm"] for p in preds])
         m = pck_metrics(pred, gt[..., :2], gt[..., 2] > 0, torso, self.spec.names)
         log.info("LSP PCK (%d people):\n%s", len(preds), format_pck(m))
         self._write_keypoints(preds, out_dir)
@@ -303,7 +321,7 @@ class TopdownTask:
     def _evaluate_mpii(self, preds: list[dict[str, Any]], out_dir: Path) -> dict[str, float]:
         pred = np.stack([p["keypoints"][:, :2] for p in preds])
         gt = np.stack([p["gt_joints"] for p in preds])
-        head = np.array([p["head_size"] for p in preds])
+        head = np.array([p["pck_norm"] for p in preds])
         metrics = pckh_metrics(pred, gt[..., :2], gt[..., 2] > 0, head)
         log.info("MPII PCKh:\n%s", format_pckh(pred, gt[..., :2], gt[..., 2] > 0, head))
         self._write_keypoints(preds, out_dir)

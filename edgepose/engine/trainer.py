@@ -56,6 +56,7 @@ from edgepose.engine.checkpoint import (
     load_checkpoint,
     load_model_state,
     load_pretrained,
+    model_info_record,
     remove_stale_temporaries,
     save_checkpoint,
     unwrap_model,
@@ -415,6 +416,12 @@ def resolve_resume(resume: Any, out_dir: Path, verbose: bool = True) -> tuple[Pa
             say(f"note: passed over {note}", verbose)
         if path is not None and path.name != "last.pt":
             say(f"note: {path.name} is further along than last.pt (a run stopped between writing the two)", verbose)
+        if path is not None and verbose:  # rank 0: keep a damaged checkpoint aside rather than write over it
+            for name in ("last.pt", "best.pt"):
+                damaged = out_dir / name
+                if damaged != path and damaged.is_file() and any(str(damaged) in n for n in notes):
+                    kept = damaged.replace(damaged.with_name(f"{name}.damaged"))
+                    say(f"note: kept the damaged {name} as {kept.name} (the run will write a new {name})", verbose)
         return path, ckpt
     path = Path(resume)
     if not path.is_file():
@@ -583,7 +590,11 @@ def attach_loader(state: TrainState) -> None:
             device_ids=[state.device.index] if state.device.type == "cuda" else None,
             find_unused_parameters=bool(getattr(state.task, "find_unused_parameters", False)),
         )
-    state.loader = build_train_loader(state.task, state.train_set, state.cfg, state.dist, state.device)
+    from edgepose.engine.device_batches import fast_path_loader  # train.compile / bf16; data.pipeline: device
+
+    state.loader = fast_path_loader(state) or build_train_loader(
+        state.task, state.train_set, state.cfg, state.dist, state.device
+    )
     n = len(state.loader)
     state.steps_per_epoch = n if t.max_steps_per_epoch is None else min(n, t.max_steps_per_epoch)
     if state.steps_per_epoch == 0:
@@ -743,6 +754,7 @@ def checkpoint_state(state: TrainState, rng_states: list[dict[str, Any]]) -> dic
         "model": unwrap_model(model).state_dict(),
         "model_name": getattr(model, "model_name", cfg.model.name),
         "model_overrides": dict(getattr(model, "model_overrides", cfg.model.overrides)),
+        "model_info": model_info_record(model),
         "config": experiment_to_dict(cfg),
         "epoch": state.epoch,
         "step": state.step,
@@ -823,6 +835,7 @@ def train_experiment(
 
 def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dist: du.DistInfo) -> dict[str, float]:
     """The driver: start (or resume) a run, then train / evaluate / end each remaining epoch."""
+    opened = time.monotonic()  # train.max_minutes counts building the datasets, model and loader too
     state = start_run(cfg, out_dir, resume, progress, dist)
     t = state.cfg.train
     if state.epoch >= t.epochs:
@@ -832,9 +845,9 @@ def _train(cfg: ExperimentConfig, out_dir: Any, resume: Any, progress: bool, dis
         state.main)  # fmt: skip
     started = time.time()
     if t.max_minutes is not None:
-        state.deadline = time.monotonic() + 60.0 * t.max_minutes
-        say(f"time budget: training stops at the end of the step that passes {t.max_minutes:g} min, then "
-            "evaluates and saves as after a last epoch", state.main)  # fmt: skip
+        state.deadline = opened + 60.0 * t.max_minutes
+        say(f"time budget: training stops at the end of the step that passes {t.max_minutes:g} min (counted from "
+            "the start of the run), then evaluates and saves as after a last epoch", state.main)  # fmt: skip
     current = state.epoch + 1
     try:
         while state.epoch < t.epochs and not state.stopped_by_budget:

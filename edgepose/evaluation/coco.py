@@ -5,7 +5,7 @@ The pipeline of SimpleBaseline/HRNet ``coco.py::evaluate`` (SPEC A.1.11):
 1. every top-down prediction is an instance ``{image_id, keypoints (K, 3) = (x, y, maxval), box_score, area}``
    with ``area = scale_x · scale_y · 200²`` (the padded crop, not the box);
 2. **rescoring**: instance score = box score × mean of the joint maxvals above ``in_vis_threshold`` (0.2);
-3. **OKS-NMS** per image with threshold 0.9 and the COCO sigmas (:mod:`edgepose.evaluation.nms`);
+3. **OKS-NMS** per image with threshold 0.9 and the COCO sigmas (:mod:`edgepose.oks`);
 4. a COCO results JSON (``[{image_id, category_id: 1, keypoints: [x, y, s] * K, score}]``), written atomically;
 5. ``COCOeval(gt, dt, iouType="keypoints")``; the 10 keypoint statistics AP, AP50, AP75, APM, APL, AR, AR50,
    AR75, ARM, ARL.
@@ -37,8 +37,8 @@ import numpy as np
 from edgepose.config import atomic_write_text
 from edgepose.data.coco import read_json
 from edgepose.errors import ConfigError, DataError
-from edgepose.evaluation.nms import oks_nms
 from edgepose.keypoints import COCO_SIGMAS
+from edgepose.oks import oks_nms
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +285,3 @@ def evaluate_keypoints(
     summary = buf.getvalue()[mark:]
     stats = [float(v) for v in list(coco_eval.stats)[: len(STAT_NAMES)]]
     return CocoEvalResult(dict(zip(STAT_NAMES, stats)), summary.rstrip("\n"), name, len(records))
-
-
-def format_metrics(metrics: Mapping[str, float], names: Sequence[str] = STAT_NAMES) -> str:
-    """A two-line table ``AP AP50 ...`` / values, for logs."""
-    keys = [k for k in names if k in metrics]
-    head = " | ".join(f"{k:>6s}" for k in keys)
-    vals = " | ".join(f"{metrics[k]:6.3f}" for k in keys)
-    return f"{head}\n{vals}"

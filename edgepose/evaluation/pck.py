@@ -20,6 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 
 AUC_THRESHOLDS = np.linspace(0.0, 0.2, 21)
+LIMB_JOINTS = (
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+"""The 12 limb joints every pose model labels alike (no head, neck or face points): ``PCK@0.2 limbs`` compares
+models of different keypoint sets (LSP-14, COCO-17, MediaPipe's 33) on the same joints."""
 
 
 def _distances(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, torso: np.ndarray):
@@ -45,7 +51,8 @@ def pck_metrics(
 ) -> dict:
     """PCK of ``pred`` (N, K, 2) against ``gt`` (N, K, 2) for ``visible`` (N, K) joints, normalised by ``torso`` (N,).
 
-    Returns ``{"PCK@0.2": ..., "PCK@0.1": ..., "AUC": ..., "people": scored people, "skipped": people without a
+    Returns ``{"PCK@0.2": ..., "PCK@0.1": ..., "PCK@0.2 limbs": the 12 :data:`LIMB_JOINTS` alone (when ``names``
+    has them), "AUC": ..., "people": scored people, "skipped": people without a
     torso, "joints": scored joints, "per_joint": {name: PCK@0.2}}`` (``per_joint`` at the first threshold; a
     joint never labelled is NaN).
     """
@@ -58,6 +65,9 @@ def pck_metrics(
 
     for t in thresholds:
         out[f"PCK@{t:g}"] = pck_at(t)
+    if names is not None and all(n in list(names) for n in LIMB_JOINTS):
+        limbs = np.isin(np.asarray(list(names)), LIMB_JOINTS)[None, :] & scored
+        out[f"PCK@{thresholds[0]:g} limbs"] = float(((dist <= thresholds[0]) & limbs).sum() / max(int(limbs.sum()), 1))
     curve = np.array([pck_at(t) for t in AUC_THRESHOLDS])
     out["AUC"] = float(np.sum((curve[1:] + curve[:-1]) * 0.5 * np.diff(AUC_THRESHOLDS)) / AUC_THRESHOLDS[-1])
     out["people"] = int(scored.any(axis=1).sum())
@@ -75,7 +85,8 @@ def pck_metrics(
 def format_pck(metrics: dict, threshold: float = 0.2) -> str:
     """A plain-text table: the summary figures, then one row per joint."""
     lines = [
-        f"PCK@0.2 {metrics['PCK@0.2']:.4f}   PCK@0.1 {metrics['PCK@0.1']:.4f}   AUC(0-0.2) {metrics['AUC']:.4f}",
+        f"PCK@0.2 {metrics['PCK@0.2']:.4f}   PCK@0.1 {metrics['PCK@0.1']:.4f}   AUC(0-0.2) {metrics['AUC']:.4f}"
+        + (f"   PCK@0.2 limbs {metrics['PCK@0.2 limbs']:.4f}" if "PCK@0.2 limbs" in metrics else ""),
         f"people scored {metrics['people']} (joints {metrics['joints']}; without a torso, not scored: "
         f"{metrics['skipped']})",
         f"{'joint':<16}PCK@{threshold:g}",

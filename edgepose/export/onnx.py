@@ -4,9 +4,11 @@
   final stage only: Lightweight OpenPose users trip over the stage outputs' order, LWOP #58 / #158).
 * Axes: the batch is dynamic by default; bottom-up models also get dynamic height and width (images of any
   aspect ratio, any inference height), top-down crops keep the exported size.
-* :class:`~edgepose.runtime.model_info.ModelInfo` goes into ``metadata_props`` so ``edgepose.runtime`` can
+* :class:`~edgepose.meta.ModelInfo` goes into ``metadata_props`` so ``edgepose.runtime`` can
   pre-process and decode without torch or the training config.
-* The file is written atomically (a temporary file in the same folder, then ``os.replace``).
+* :class:`~edgepose.meta.ModelInfo` is the model's own ``model_info`` (born in ``build_model``), never guessed
+  from the channel count; a model without it is refused.
+* The file is written atomically (:func:`edgepose.io.atomic_path`).
 * The exported graph is the *deployment graph* of :mod:`edgepose.export.deploy` (BN folded, Ghost/Smart
   modules without concat-then-slice, GC blocks in their cheapest exact form; ``deploy=False`` exports the
   training graph as it is), then slimmed with onnxslim when it is installed (``slim=None``, the default).
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,14 +37,13 @@ import torch
 from torch import nn
 
 from edgepose import __version__
-from edgepose.config import temp_file_beside
 from edgepose.errors import ConfigError, EdgeposeError
 from edgepose.export.deploy import DeployReport, deploy_model
-from edgepose.runtime.model_info import ModelInfo
+from edgepose.io import atomic_path
+from edgepose.meta import ModelInfo, info_of
 
 DEFAULT_OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
-KEYPOINT_SETS = {17: "coco", 16: "mpii", 14: "lsp"}
 
 
 @dataclass
@@ -87,40 +87,19 @@ class _ExportWrapper(nn.Module):
         return out[-2], out[-1]
 
 
-def model_task(model: nn.Module) -> str:
-    task = getattr(model, "task", None)
-    if task not in ("topdown", "bottomup"):
-        raise ConfigError(f"model {type(model).__name__} has no task attribute ('topdown' or 'bottomup')")
-    return task
-
-
-def model_info(model: nn.Module, *, input_size: tuple[int, int] | None = None, codec: str = "msra") -> ModelInfo:
-    """The :class:`ModelInfo` of a built model (task, input size, normalisation, stride, keypoint set)."""
-    task = model_task(model)
-    size = input_size or getattr(model, "input_size", None) or ((256, 192) if task == "topdown" else (368, 368))
-    if task == "topdown":
-        k = int(getattr(model, "num_keypoints", 17))
-        keypoints = KEYPOINT_SETS.get(k)
-        if keypoints is None:
-            raise ConfigError(f"no keypoint set with {k} keypoints is known to the runtime (coco=17, mpii=16, lsp=14)")
-        outputs: tuple[str, ...] = ("heatmaps",)
-        stride = int(getattr(model, "stride", 4))
-        norm = getattr(model, "input_normalization", "imagenet")
-    else:
-        keypoints, outputs = "openpose18", ("heatmaps", "pafs")
-        stride = int(getattr(model, "stride", 8))
-        norm = getattr(model, "input_normalization", "openpose")
-    return ModelInfo(
-        model_name=str(getattr(model, "model_name", type(model).__name__)),
-        task=task,
-        input_size=(int(size[0]), int(size[1])),
-        normalisation=norm,
-        stride=stride,
-        keypoints=keypoints,
-        codec=codec,
-        outputs=outputs,
-        edgepose_version=__version__,
-    )
+def export_info(model: nn.Module, *, input_size: tuple[int, int] | None = None, codec: str | None = None) -> ModelInfo:
+    """The metadata written into the file: the model's own (``model.model_info``, set when it was built), with
+    the export size and decoder the caller asks for, if any. A model without metadata is refused."""
+    info = info_of(model)
+    changes: dict[str, Any] = {"edgepose_version": __version__}
+    if input_size is not None:
+        changes["input_size"] = (int(input_size[0]), int(input_size[1]))
+    if codec is not None:
+        changes["codec"] = codec
+    try:
+        return info.replace(**changes)
+    except ValueError as exc:
+        raise ConfigError(f"cannot export {info.model_name}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -135,19 +114,6 @@ def _final_only(model: nn.Module):
     finally:
         if callable(setter) and before is not None:
             setter(before)
-
-
-def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place (``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(path, suffix=".tmp")  # mode as open() gives, not mkstemp's 0600
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _torch_export(wrapper, example, tmp, *, opset, dynamic_axes, output_names, exporter) -> None:
@@ -181,7 +147,7 @@ def export_onnx(
     check: bool = True,
     deploy: bool = True,
     exporter: str = "torchscript",
-    codec: str = "msra",
+    codec: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export ``model`` (an edgepose top-down or bottom-up model) to ``path``; see the module docstring.
@@ -192,34 +158,22 @@ def export_onnx(
     ``deploy`` exports the deployment graph (:mod:`edgepose.export.deploy`); ``slim`` runs onnxslim (``None``:
     when it is installed; ``True``: warn when it is not).
     """
-    import onnx
-
     say = log or (lambda _msg: None)
     if exporter not in EXPORTERS:
         raise ConfigError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     path = Path(path)
-    info = model_info(model, input_size=input_size, codec=codec)
+    info = export_info(model, input_size=input_size, codec=codec)
     h, w = info.input_size
     if h < info.stride or w < info.stride or h % info.stride or w % info.stride:
         raise ConfigError(
             f"input size {h}x{w} must be positive multiples of the {info.task} model's stride {info.stride} "
             f"(e.g. {max(1, round(h / info.stride)) * info.stride} {max(1, round(w / info.stride)) * info.stride})"
         )
-    output_names = list(info.outputs)
-    axes: dict[int, str] = {0: "batch"} if dynamic_batch else {}
-    if info.task == "bottomup":
-        axes.update({2: "height", 3: "width"})
-    dynamic_axes = {name: dict(axes) for name in ["image", *output_names]} if axes else {}
-    for name in output_names:  # output maps are input / stride, not the input's own axis names
-        if info.task == "bottomup":
-            dynamic_axes[name].update({2: "map_height", 3: "map_width"})
-
     device = next(iter(model.parameters()), torch.zeros(())).device
     was_training = model.training
     model.eval()
     wrapper = _ExportWrapper(model, info.task).eval()
     example = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    slimmed = False
     report = None
     try:
         with _final_only(model) if info.task == "bottomup" else contextlib.nullcontext(), torch.no_grad():
@@ -227,41 +181,59 @@ def export_onnx(
             if deploy:
                 deployed, report = deploy_model(model, example)
                 exported = _ExportWrapper(deployed, info.task).eval()
-
-            def write(tmp: str) -> None:
-                nonlocal slimmed
-                graph = report.summary() if report is not None else "training graph"
-                say(f"exporting {info.model_name} ({info.task}, {h}x{w}) with the {exporter} exporter, opset {opset}; "
-                    f"{graph}")  # fmt: skip
-                try:
-                    _torch_export(
-                        exported, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
-                        output_names=output_names, exporter=exporter,
-                    )  # fmt: skip
-                except EdgeposeError:
-                    raise
-                except Exception as exc:
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise EdgeposeError(
-                        f"ONNX export of {info.model_name} failed with the {exporter} exporter "
-                        f"({type(exc).__name__}: {first[:300]})"
-                    ) from exc
-                proto = onnx.load(tmp)
-                if slim or slim is None:
-                    proto, slimmed = _slim(proto, warn=bool(slim))
-                info.attach(proto)
-                say("checking the ONNX graph")
-                onnx.checker.check_model(proto)
-                onnx.save(proto, tmp)
-
-            write_atomic(path, write)
+            graph = report.summary() if report is not None else "training graph"
+            say(f"exporting {info.model_name} ({info.task}, {h}x{w}) with the {exporter} exporter, opset {opset}; "
+                f"{graph}")  # fmt: skip
+            with atomic_path(path) as tmp:
+                slimmed = _write_onnx(exported, example, str(tmp), info, opset=opset, exporter=exporter,
+                                      dynamic_axes=_dynamic_axes(info, dynamic_batch), slim=slim, say=say)  # fmt: skip
             diff, scale = (None, None)
             if check:
                 say("checking ONNX Runtime against PyTorch on random inputs")
                 diff, scale = parity(wrapper, path, info, dynamic_batch=dynamic_batch, device=device)
     finally:
         model.train(was_training)
-    return ExportResult(path, output_names, diff, scale, info, slimmed, report)
+    return ExportResult(path, list(info.outputs), diff, scale, info, slimmed, report)
+
+
+def _dynamic_axes(info: ModelInfo, dynamic_batch: bool) -> dict[str, dict[int, str]]:
+    """ONNX dynamic axes: the batch (if asked); bottom-up inputs also height and width, their maps input/stride."""
+    axes: dict[int, str] = {0: "batch"} if dynamic_batch else {}
+    if info.task == "bottomup":
+        axes.update({2: "height", 3: "width"})
+    dynamic_axes = {name: dict(axes) for name in ["image", *info.outputs]} if axes else {}
+    for name in info.outputs:  # output maps are input / stride, not the input's own axis names
+        if info.task == "bottomup":
+            dynamic_axes[name].update({2: "map_height", 3: "map_width"})
+    return dynamic_axes
+
+
+def _write_onnx(
+    exported: nn.Module, example: torch.Tensor, tmp: str, info: ModelInfo, *, opset: int, exporter: str,
+    dynamic_axes: dict[str, dict[int, str]], slim: bool | None, say: Callable[[str], None],
+) -> bool:  # fmt: skip
+    """Export ``exported`` into the temporary file ``tmp``, slim it, attach the metadata and check the graph;
+    returns whether onnxslim ran. An exporter failure is one EdgeposeError line naming the model."""
+    import onnx
+
+    try:
+        _torch_export(exported, example, tmp, opset=opset, dynamic_axes=dynamic_axes,
+                      output_names=list(info.outputs), exporter=exporter)  # fmt: skip
+    except EdgeposeError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        why = f"{type(exc).__name__}: {first[:300]}"
+        raise EdgeposeError(f"ONNX export of {info.model_name} failed with the {exporter} exporter ({why})") from exc
+    proto = onnx.load(tmp)
+    slimmed = False
+    if slim or slim is None:
+        proto, slimmed = _slim(proto, warn=bool(slim))
+    info.attach(proto)
+    say("checking the ONNX graph")
+    onnx.checker.check_model(proto)
+    onnx.save(proto, tmp)
+    return slimmed
 
 
 def _slim(proto, *, warn: bool = True):

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import DataError, EdgeposeError
+from edgepose.meta import ModelInfo
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import box_iou
 from edgepose.runtime.preprocess import bottomup_input, topdown_inputs
 from edgepose.runtime.session import OnnxNetwork, create_session
@@ -63,8 +63,12 @@ def calibration_images(sources: Sequence[str | Path], max_images: int = 32) -> l
             files.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS))
         elif p.is_file():
             files.append(p)
-        else:
-            raise DataError("calibration image or folder not found", p)
+        else:  # missing, or a named pipe / device / link to one: said as what it is, never read
+            from edgepose.pathkind import path_kind
+
+            kind = path_kind(p)
+            raise DataError("calibration image or folder not found" if kind is None else
+                            f"--calib must be an image or a folder of images, but this is {kind}", p)  # fmt: skip
     if not files:
         raise DataError(f"no calibration images ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(map(str, sources))}")
     return files[: max(1, int(max_images))]
@@ -195,6 +199,9 @@ def quantize_onnx(
     if max_images < 1:
         raise EdgeposeError(f"max_images must be >= 1, got {max_images}")
     model_path, out_path = Path(model_path), Path(out_path)
+    if out_path.exists() and model_path.exists() and os.path.samefile(out_path, model_path):
+        raise EdgeposeError("--out is the model being quantised: writing there would replace the fp32 model; "
+                            "choose another --out (e.g. model.int8.onnx)", out_path)  # fmt: skip
     fp32 = OnnxNetwork(model_path, threads=None, backend="ort")  # never an INT8 sibling as the reference
     info = fp32.info
     already = quantized_ops(model_path)
@@ -215,7 +222,8 @@ def quantize_onnx(
 
             with _quiet_quantizer([]):
                 quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
-        except Exception:  # pragma: no cover - fall back to the model as exported
+        except Exception as exc:  # pragma: no cover - fall back to the model as exported, and say so
+            say(f"shape pre-processing failed ({type(exc).__name__}: {exc}); quantising the model as exported")
             prepared = model_path
         quantized = Path(tmp) / "int8.onnx"
         say(f"calibrating on {len(batches)} images and quantising (QDQ, int8 weights, uint8 activations)")

@@ -252,7 +252,9 @@ class FLPN(TopDownHeatmapNet):
     Args (all keyword; the constructors' keyword arguments with the same names):
         depth: 50, 101 or 152 (block counts of :data:`DEPTHS`).
         num_keypoints: K heatmaps (17 COCO, 16 MPII).
-        input_size: (H, W) of the crops, (256, 192) COCO or (256, 256) MPII. Stored, not used by the layers.
+        input_size: (H, W) of the crops, (256, 192) COCO or (256, 256) MPII: the crop size of the model's
+            metadata (``model_info``), which checkpoints and ONNX files carry; the layers work at any multiple of
+            the stride.
         bottleneck: "smart" (FLPN), "standard" (ResNet), "ghost" (GhostNet), "mobilenetv3".
         gc, se, post_add_relu: bottleneck options; None = the bottleneck's default.
         stem: "two_conv" (FLPN) or "maxpool" (ResNet 7×7 + max-pool).

@@ -45,7 +45,7 @@ class LightweightBottleneck(MobileNetV3Bottleneck):
 class LPN(TopDownHeatmapNet):
     """LPN on a depth-``depth`` lightweight ResNet; prefer ``lpn50/101/152``.
 
-    Keyword options: ``num_keypoints``, ``input_size`` (stored), ``gc`` (the GC attention, LPN's
+    Keyword options: ``num_keypoints``, ``input_size`` (the crop size of its metadata), ``gc`` (the GC attention, LPN's
     ``ATTENTION: GC``), ``head`` ("group_deconv" or dense "deconv"), ``deconv_channels``,
     ``num_deconv_layers`` (2: the trunk is stride 16), ``head_pointwise`` (the 1×1 conv after each deconv),
     ``final_conv_kernel``.

@@ -21,11 +21,16 @@ from edgepose.models.bottomup import BottomUpPafNet
 from edgepose.models.openpose_blocks import Cpm, InitialStage, RefinementStage
 from edgepose.models.variants import variant
 
-__all__ = ["LightweightOpenPose", "lwop_mobilenet"]
+__all__ = ["LightweightOpenPose", "lwop_mobilenet", "lwop_mobilenet_intel"]
 
 
 class LightweightOpenPose(BottomUpPafNet):
-    """MobileNetV1 (dilated) → Cpm → InitialStage → ``num_refinement_stages`` × RefinementStage."""
+    """MobileNetV1 (dilated) → Cpm → InitialStage → ``num_refinement_stages`` × RefinementStage.
+
+    ``cpm_layout`` picks the Cpm block (:class:`~edgepose.models.openpose_blocks.Cpm`): ``"reference"`` (LWOP's
+    PyTorch code) or ``"intel"`` (Intel's Open Model Zoo ``human-pose-estimation-0001``: one more 1×1 conv, ELU
+    after the align conv, biased trunk).
+    """
 
     loss_family = "openpose"
     stage_outputs = ("heat", "paf")
@@ -36,12 +41,16 @@ class LightweightOpenPose(BottomUpPafNet):
         channels: int = 128,
         initial_head_width: int = 512,
         final_only: bool = False,
+        cpm_layout: str = "reference",
+        padding: str = "symmetric",
+        trunk_activation: str = "relu",
     ) -> None:
         super().__init__()
         if num_refinement_stages < 0:
             raise ValueError(f"num_refinement_stages must be >= 0, got {num_refinement_stages}")
-        self.backbone = MobileNetV1Dilated()
-        self.cpm = Cpm(self.backbone.out_channels, channels)
+        # padding="same", trunk_activation="relu6": TF's ImageNet MobileNetV1 (importers/tflite_mobilenet_v1)
+        self.backbone = MobileNetV1Dilated(padding=padding, activation=trunk_activation)
+        self.cpm = Cpm(self.backbone.out_channels, channels, layout=cpm_layout)
         self.initial_stage = InitialStage(channels, self.num_heatmaps, self.num_pafs, initial_head_width)
         self.refinement_stages = nn.ModuleList(
             RefinementStage(channels + self.num_heatmaps + self.num_pafs, channels, self.num_heatmaps, self.num_pafs)
@@ -72,4 +81,13 @@ lwop_mobilenet = variant(
     LightweightOpenPose,
     "lwop_mobilenet",
     "Lightweight OpenPose with ``num_refinement_stages`` refinement stages (LWOP's default and paper: 1).",
+)
+
+lwop_mobilenet_intel = variant(
+    LightweightOpenPose,
+    "lwop_mobilenet_intel",
+    "Lightweight OpenPose in the layout of Intel's Open Model Zoo human-pose-estimation-0001 (COCO-trained; "
+    "weights: ``edgepose import human-pose-estimation-0001.xml``): Cpm with one more 1×1 conv and ELUs, one "
+    "refinement stage.",
+    cpm_layout="intel",
 )

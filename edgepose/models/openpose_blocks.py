@@ -3,6 +3,8 @@
 * :func:`conv` — k×k conv (bias) + optional BN + optional ReLU, LWOP's basic layer. Note LWOP keeps the
   conv bias even when a BN follows; the published parameter counts (4.09M) include those biases.
 * :class:`Cpm` — 1×1 align to 128 + ReLU, a residual trunk of three (dw3×3 + ELU, pw1×1 + ELU), 3×3 + ReLU.
+  ``layout="intel"``: Intel's Open Model Zoo variant (align + ELU, one more 1×1 + ELU opening the trunk,
+  biases in the trunk: the BatchNorms it was trained with, folded).
 * :class:`RefinementStageBlock` — 1×1 + ReLU, then [3×3 + BN + ReLU, 3×3 dil 2 + BN + ReLU] added back.
 * :class:`PredictionHead` — 1×1 (in→hidden) + ReLU, 1×1 (hidden→out); no BN, no final activation.
 * :class:`InitialStage`, :class:`RefinementStage` — LWOP's stages.
@@ -41,31 +43,48 @@ def conv(
     return nn.Sequential(*layers)
 
 
-def conv_dw_elu(channels: int, out_channels: int) -> nn.Sequential:
-    """Depth-wise 3×3 + ELU, point-wise 1×1 + ELU, no BN and no bias (the Cpm trunk unit)."""
+def conv_dw_elu(channels: int, out_channels: int, bias: bool = False) -> nn.Sequential:
+    """Depth-wise 3×3 + ELU, point-wise 1×1 + ELU, no BN (the Cpm trunk unit); biases only with ``bias``."""
     return nn.Sequential(
-        nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=False),
+        nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=bias),
         nn.ELU(inplace=True),
-        nn.Conv2d(channels, out_channels, 1, bias=False),
+        nn.Conv2d(channels, out_channels, 1, bias=bias),
         nn.ELU(inplace=True),
     )
+
+
+CPM_LAYOUTS = ("reference", "intel")
 
 
 class Cpm(nn.Module):
     """LWOP's Cpm: 512-channel backbone features -> 128-channel F⁰ at the same resolution (SPEC A.2.3).
 
-    align (1×1 + ReLU) -> x + trunk(x) -> 3×3 + ReLU; no BN anywhere. 0.27M params, 0.56 GMACs at 46×46.
+    ``layout="reference"`` (LWOP's PyTorch code): align (1×1 + ReLU) -> x + trunk(x) -> 3×3 + ReLU; no BN and
+    no bias in the trunk. 0.27M params, 0.56 GMACs at 46×46.
+
+    ``layout="intel"`` (Intel's ``human-pose-estimation-0001``, the Caffe original LWOP was distilled from):
+    align (1×1 + ELU) -> x + trunk(reduce(x)) -> 3×3 + ReLU, where ``reduce`` is one more 1×1 + ELU and the
+    trunk convolutions carry biases (their BatchNorms, folded). Its weights come from
+    :mod:`edgepose.models.importers.openvino_ir`.
     """
 
-    def __init__(self, in_channels: int = 512, out_channels: int = 128) -> None:
+    def __init__(self, in_channels: int = 512, out_channels: int = 128, layout: str = "reference") -> None:
         super().__init__()
-        self.align = conv(in_channels, out_channels, kernel_size=1)
-        self.trunk = nn.Sequential(*(conv_dw_elu(out_channels, out_channels) for _ in range(3)))
+        if layout not in CPM_LAYOUTS:
+            raise ValueError(f"cpm_layout must be one of {', '.join(map(repr, CPM_LAYOUTS))}; got {layout!r}")
+        intel = layout == "intel"
+        self.layout = layout
+        self.align = conv(in_channels, out_channels, kernel_size=1, relu=not intel)
+        if intel:
+            self.align.append(nn.ELU(inplace=True))
+            self.reduce = nn.Sequential(nn.Conv2d(out_channels, out_channels, 1), nn.ELU(inplace=True))
+        self.trunk = nn.Sequential(*(conv_dw_elu(out_channels, out_channels, bias=intel) for _ in range(3)))
         self.conv = conv(out_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.align(x)
-        return self.conv(x + self.trunk(x))
+        y = self.reduce(x) if self.layout == "intel" else x
+        return self.conv(x + self.trunk(y))
 
 
 class RefinementStageBlock(nn.Module):

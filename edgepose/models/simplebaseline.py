@@ -26,8 +26,8 @@ __all__ = ["SimpleBaseline", "simplebaseline_r50", "simplebaseline_r101", "simpl
 class SimpleBaseline(TopDownHeatmapNet):
     """SimpleBaseline on ResNet-``depth``; prefer the constructors ``simplebaseline_r50/101/152``.
 
-    Keyword options: ``num_keypoints``, ``input_size`` (stored), ``stem`` ("maxpool" = ResNet's, or FLPN's
-    "two_conv"), ``head`` ("deconv" = dense deconvs, or "group_deconv"), ``deconv_channels``,
+    Keyword options: ``num_keypoints``, ``input_size`` (the crop size of its metadata), ``stem`` ("maxpool" =
+    ResNet's, or FLPN's "two_conv"), ``head`` ("deconv" = dense deconvs, or "group_deconv"), ``deconv_channels``,
     ``num_deconv_layers``, ``head_pointwise`` (1×1 conv after each deconv), ``final_conv_kernel`` (1 or 3),
     ``gc`` (a GC block in every bottleneck; not in SimpleBaseline).
     """

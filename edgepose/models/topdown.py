@@ -102,7 +102,8 @@ class TopDownHeatmapNet(nn.Module):
 
     Built from a table: ``stem`` (a ResNetStem kind) of ``stem_width`` channels, four :class:`Stage` rows
     and a :class:`HeadSpec`. Attributes: ``task = "topdown"``, ``num_keypoints`` (K), ``input_size`` ((H, W)
-    the model was configured for; informational, any size divisible by the trunk stride works), ``stride``
+    the model was configured for: the crop size written into its ``model_info``; the layers work at any size
+    divisible by the trunk stride), ``stride``
     (input pixels per heatmap pixel). ``parts()`` maps ``PART_NAMES`` to the submodules, for per-part
     complexity reports.
 
@@ -111,6 +112,7 @@ class TopDownHeatmapNet(nn.Module):
     """
 
     task = "topdown"
+    input_normalization = "imagenet"  # a row of edgepose.meta.NORMALISATIONS
 
     def __init__(
         self,

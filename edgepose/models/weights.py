@@ -1,27 +1,34 @@
-"""Loading local weights (state dicts) into models, with a report of what did and did not fit.
+"""THE module that loads weights into models, with one report of what did and did not fit (:class:`LoadReport`).
 
-No pretrained weights for FLPN's SResNet exist anywhere (SPEC A.1.7), and edgepose downloads nothing: a user
-who has a state dict — a training checkpoint of ours, a torchvision ResNet, an LPN release — loads it with
-:func:`load_weights` (the CLI's ``--weights``). The loader
+Every weights file edgepose reads goes through :func:`load_file` (the package's one ``torch.load``, with
+``weights_only=True``: no code runs from a downloaded file) and every tensor through :func:`check_finite` (a
+NaN or inf is refused with one line naming the file and the key). On top of that:
 
-- reads with ``torch.load(map_location="cpu", weights_only=True)`` (no code execution from the file);
-- accepts a raw state dict or a checkpoint dict holding one under ``"model"`` or ``"state_dict"``;
-- strips the ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) prefixes;
-- optionally renames key prefixes (``rename={"conv1.": "stem.conv1."}``; :data:`TORCHVISION_RESNET_RENAME` maps
-  a torchvision ResNet onto SimpleBaseline/FLPN's ``stem.`` layout);
-- copies every tensor whose key and shape match, and reports the rest in a :class:`LoadReport`;
-- with ``strict=True`` raises :class:`~edgepose.errors.CheckpointError` listing every missing, unexpected and
-  mis-shaped key instead of loading a partial model.
+- :func:`load_weights`: a state dict or a checkpoint into a model wherever key and shape match (``--weights``
+  of a torchvision ResNet, an LPN release), optionally strict and with prefix renames
+  (:data:`TORCHVISION_RESNET_RENAME`);
+- :func:`load_model_state`: an edgepose checkpoint's state into the model rebuilt from it (strict);
+- :func:`load_ghostnet_weights`: public GhostNet ImageNet files (official / timm / edgepose naming) into a
+  GhostNet backbone, whatever its cut;
+- :func:`load_backbone_part`: the trunk of a pretraining checkpoint into a pose model (``model.pretrained``);
+- :func:`load_trunk_weights`: a torchvision ResNet into the stride-8 trunk of the ResNet bottom-up models.
 
-Every failure (no such file, unreadable file, not a state dict) is a ``CheckpointError`` naming the file.
+The loaders accept a raw state dict or a checkpoint dict holding one under ``"model"`` or ``"state_dict"``,
+strip the ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) prefixes, and raise
+:class:`~edgepose.errors.CheckpointError` naming the file for every failure (no such file, unreadable file,
+not a state dict, nothing fits, strict mismatch). Importers of other frameworks' files
+(:mod:`edgepose.models.importers`) produce state dicts that these loaders take.
 """
 
 from __future__ import annotations
 
+import pickle
 import re
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,13 +39,20 @@ __all__ = [
     "GHOSTNET_LAYOUTS",
     "TORCHVISION_RESNET_RENAME",
     "LoadReport",
+    "check_finite",
     "convert_ghostnet_state_dict",
     "extract_state_dict",
     "ghostnet_layout",
     "load_backbone_part",
+    "load_file",
     "load_ghostnet_weights",
+    "load_model_state",
+    "load_trunk_weights",
     "load_weights",
     "read_state_dict",
+    "state_dict_mismatches",
+    "strip_module_prefix",
+    "unwrap_model",
 ]
 
 TORCHVISION_RESNET_RENAME: dict[str, str] = {"conv1.": "stem.conv1.", "bn1.": "stem.bn1."}
@@ -96,17 +110,39 @@ class LoadReport:
         return "; ".join(parts) + "."
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a weights file into a flat ``{key: tensor}`` dict, or raise CheckpointError naming the file."""
+# What torch.load raises on truncated zips, garbage bytes, pickled code objects (weights_only) and the like.
+_LOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                ImportError, UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
+
+
+def load_file(path: str | Path, what: str = "weights file", map_location: Any = "cpu") -> Any:
+    """The one ``torch.load`` of the package: ``weights_only=True`` (no code runs from a downloaded file); a
+    missing, foreign or corrupt file is one CheckpointError naming it and saying what was expected (``what``)."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{what} not found", path)
     if not path.is_file():
-        raise CheckpointError("weights file not found" if not path.exists() else "not a file", path)
+        raise CheckpointError(f"{what} path is not a file", path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or non-torch files
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except _LOAD_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read weights ({reason})", path) from None
-    return extract_state_dict(obj, path)
+        raise CheckpointError(f"corrupt or unreadable {what}, cannot read it ({type(exc).__name__}: {reason[:200]})",
+                              path) from exc  # fmt: skip
+
+
+def check_finite(state: Mapping[str, Any], path: str | Path | None = None) -> None:
+    """Refuse a state dict holding NaN or inf: a diverged run's weights would give garbage poses silently."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"weights are not finite: key {key} holds NaN or inf", path)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a weights file into a flat, finite ``{key: tensor}`` dict, or raise CheckpointError naming the file."""
+    state = extract_state_dict(load_file(path), path)
+    check_finite(state, path)
+    return state
 
 
 def extract_state_dict(obj: object, path: str | Path = "<object>") -> dict[str, torch.Tensor]:
@@ -146,6 +182,7 @@ def load_weights(
     *,
     strict: bool = False,
     rename: Mapping[str, str] | None = None,
+    keypoint_rows: Mapping[int, int] | None = None,
 ) -> LoadReport:
     """Copy the tensors of weights file ``path`` into ``model`` wherever key and shape match.
 
@@ -154,6 +191,10 @@ def load_weights(
         path: a ``.pt``/``.pth`` file: a state dict or a checkpoint dict with ``"model"``/``"state_dict"``.
         strict: raise CheckpointError (loading nothing) unless every key matches in name and shape.
         rename: prefix renames applied to the file's keys (first matching prefix wins).
+        keypoint_rows: ``{model row: file row}`` for a file of another keypoint set (see
+            :func:`keypoint_row_map`): a tensor whose first axis is the file's keypoints where the model's is its
+            own (the final conv) gets the rows of the keypoints both sets share by name; the others keep their
+            initialisation. Counted as loaded.
 
     Returns:
         a :class:`LoadReport`; BN ``num_batches_tracked`` counters absent from old files are not "missing".
@@ -167,6 +208,11 @@ def load_weights(
         if key not in target:
             report.unexpected.append(key)
         elif tuple(value.shape) != tuple(target[key].shape):
+            rows = _keypoint_rows(value, target[key], keypoint_rows)
+            if rows is not None:
+                to_load[key] = rows
+                report.loaded.append(key)
+                continue
             report.shape_mismatch.append((key, tuple(value.shape), tuple(target[key].shape)))
         else:
             to_load[key] = value
@@ -186,6 +232,27 @@ def load_weights(
         raise CheckpointError("; ".join(lines), path)
     model.load_state_dict(to_load, strict=False)
     return report
+
+
+def keypoint_row_map(file_names: Sequence[str], model_names: Sequence[str]) -> dict[int, int]:
+    """``{model row: file row}`` of the keypoints two sets share by name (COCO's wrists are LSP's wrists)."""
+    index = {name: i for i, name in enumerate(file_names)}
+    return {j: index[name] for j, name in enumerate(model_names) if name in index}
+
+
+def _keypoint_rows(
+    value: torch.Tensor, own: torch.Tensor, rows: Mapping[int, int] | None
+) -> torch.Tensor | None:
+    """``own`` with the mapped rows of ``value`` copied in, when the two differ only in their first axis (the
+    keypoint count of a final conv); None otherwise."""
+    if not rows or value.dim() != own.dim() or tuple(value.shape[1:]) != tuple(own.shape[1:]):
+        return None
+    if max(rows) >= own.shape[0] or max(rows.values()) >= value.shape[0]:
+        return None
+    out = own.detach().clone()
+    for j, i in rows.items():
+        out[j] = value[i].to(out.dtype)
+    return out
 
 
 # ------------------------------------------------------------------------------------- GhostNet ImageNet
@@ -282,6 +349,7 @@ def load_ghostnet_weights(
     backbone, prefix = _ghostnet_part(model)
     path = str(source) if isinstance(source, (str, Path)) else "<state dict>"
     state = read_state_dict(source) if isinstance(source, (str, Path)) else extract_state_dict(source, path)
+    check_finite(state, path)
     layout = ghostnet_layout(state, path)
     own_naming = layout == "edgepose"
     if layout_label is not None:
@@ -351,6 +419,11 @@ def load_backbone_part(model: nn.Module, path: str | Path, *, strict: bool = Fal
             # a trunk key the model lacks is a real misfit; a head (classifier, pose head) is left out on purpose
             (report.unexpected if key.startswith(trunk_prefixes) else report.skipped).append(key)
         elif tuple(value.shape) != tuple(target[key].shape):
+            rows = _keypoint_rows(value, target[key], keypoint_rows)
+            if rows is not None:
+                to_load[key] = rows
+                report.loaded.append(key)
+                continue
             report.shape_mismatch.append((key, tuple(value.shape), tuple(target[key].shape)))
         else:
             to_load[key] = value
@@ -361,4 +434,66 @@ def load_backbone_part(model: nn.Module, path: str | Path, *, strict: bool = Fal
     if strict and not report.complete:
         raise CheckpointError("pretrained backbone does not fit (strict): " + report.summary(max_keys=10), path)
     model.load_state_dict(to_load, strict=False)
+    return report
+
+
+# ------------------------------------------------------------------------------ whole models and trunks
+def strip_module_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop DataParallel / DistributedDataParallel's ``module.`` prefix (and torch.compile's ``_orig_mod.``)."""
+    out = {}
+    for k, v in state.items():
+        for prefix in _STRIP_PREFIXES:
+            if k.startswith(prefix):
+                k = k[len(prefix) :]
+        out[k] = v
+    return out
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare model inside DistributedDataParallel / DataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def state_dict_mismatches(model: nn.Module, state: Mapping[str, Any], limit: int = 5) -> list[str]:
+    """Human-readable differences between ``model``'s parameters/buffers and ``state`` (first ``limit`` of each)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    out = []
+    if shapes:
+        out.append(f"{len(shapes)} shape mismatches: " + "; ".join(shapes[:limit]))
+    if missing:
+        out.append(f"{len(missing)} keys missing from the checkpoint: " + ", ".join(missing[:limit]))
+    if unexpected:
+        out.append(f"{len(unexpected)} unexpected keys: " + ", ".join(unexpected[:limit]))
+    return out
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, Any], path: str | Path | None = None) -> None:
+    """Load ``state`` into ``model`` strictly (a checkpoint into the model rebuilt from it); a state that does
+    not fit raises CheckpointError listing the first few mismatched keys and shapes, a NaN/inf tensor another."""
+    state = strip_module_prefix(state)
+    check_finite(state, path)
+    target = unwrap_model(model)
+    problems = state_dict_mismatches(target, state)
+    if problems:
+        raise CheckpointError("weights do not fit the model: " + " | ".join(problems), path)
+    target.load_state_dict(state, strict=True)
+
+
+def load_trunk_weights(trunk: nn.Module, path: str | Path) -> LoadReport:
+    """A torchvision-layout classifier's weights into a trunk (the classifier ``fc`` has no place there); a file
+    of which nothing fits raises CheckpointError naming it."""
+    report = load_weights(trunk, path)
+    if not report.loaded:
+        raise CheckpointError(f"no tensor of the file fits the {type(trunk).__name__} trunk", path)
     return report

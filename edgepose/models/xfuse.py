@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgepose.errors import CheckpointError
 from edgepose.keypoints import NUM_OPENPOSE_HEATMAPS, NUM_OPENPOSE_PAFS
-from edgepose.models.backbones.ghostnet import GHOST_READINGS, ghostnet_pose_backbone, load_backbone_weights
+from edgepose.models.backbones.ghostnet import GHOST_READINGS, ghostnet_pose_backbone
 from edgepose.models.blocks import ConvBnAct
 from edgepose.models.bottomup import BottomUpPafNet
 from edgepose.models.openpose_blocks import Cpm, PredictionHead, conv, refinement_blocks
 from edgepose.models.variants import variant
+from edgepose.models.weights import load_ghostnet_weights, load_trunk_weights
 
 RESIDUAL_MODES = ("cross", "same")
 SUBTRACT_MODES = ("preserve", "align")
@@ -205,28 +205,11 @@ class ResNetStride8(nn.Module):
         return self.proj(self.trunk(x))
 
 
-def _load_resnet_weights(backbone: ResNetStride8, path: str | Path) -> None:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError("ResNet weights file not found", p)
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling/zip error
-        raise CheckpointError(f"cannot read ResNet weights ({type(exc).__name__}: {exc})", p) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    ours = backbone.trunk.state_dict()
-    usable = {k: v for k, v in state.items() if k in ours and ours[k].shape == v.shape}
-    if not usable:
-        raise CheckpointError("no tensor matches the ResNet trunk (is this a torchvision ResNet state dict?)", p)
-    backbone.trunk.load_state_dict(usable, strict=False)
-
-
 def resnet_stride8_backbone(depth: int, weights: str | Path | None = None) -> ResNetStride8:
     """The stride-8, 512-channel ResNet of the Table 2 models, with torchvision weights loaded if given."""
     backbone = ResNetStride8(depth, out_channels=512)
     if weights:
-        _load_resnet_weights(backbone, weights)
+        load_trunk_weights(backbone.trunk, weights)
     return backbone
 
 
@@ -259,7 +242,7 @@ class CrossFusionGhostNet(CrossFusionNet):
         )
         self.backbone_load_report = None
         if backbone_weights:
-            self.backbone_load_report = load_backbone_weights(backbone, backbone_weights)
+            self.backbone_load_report = load_ghostnet_weights(backbone, backbone_weights)
 
 
 class CrossFusionResNet(CrossFusionNet):

@@ -9,11 +9,11 @@
         p.keypoints  # (17, 3) x, y, confidence in image pixels (COCO order)
 
 Nothing in this package imports torch (a test runs it with torch made unimportable); the ONNX model carries
-the metadata (:mod:`edgepose.runtime.model_info`) that says how to pre-process and decode.
+the metadata (:mod:`edgepose.meta`) that says how to pre-process and decode.
 """
 
+from edgepose.meta import ModelInfo
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import Person
 from edgepose.runtime.smoothing import OneEuroFilter, PoseSmoother
 from edgepose.runtime.sources import open_source

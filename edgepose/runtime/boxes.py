@@ -1,5 +1,9 @@
 """Person boxes for top-down models: a detections file, OpenCV's HOG people detector, or a bottom-up model.
 
+:func:`detector_from_spec` turns a ``--detector`` value into a box source without torch (``hog``, or an exported
+bottom-up ``.onnx`` model whose people become padded boxes); a checkpoint goes through
+:func:`edgepose.engine.detectors.resolve_detector`, the torch side of the same spec.
+
 Every box source is a callable ``(image_bgr, image_id) -> (boxes (N, 4) xywh, scores (N,))``. Whatever the
 source, :func:`clean_boxes` drops boxes that cannot hold a person (NaN, infinite, empty or negative size, wholly
 outside the image) and clips those reaching far beyond it, and counts both, so a bad detections file shows up
@@ -18,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose.errors import DataError
+from edgepose.errors import ConfigError, DataError
 from edgepose.runtime.poses import keypoint_box
 
 BoxSource = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
@@ -116,6 +120,11 @@ class DetectionFile:
                 raise DataError(why, path) from None
             if len(box) != 4:
                 raise DataError(f"record {n}: bbox must have 4 numbers, got {len(box)}", path)
+            raw = [*rec["bbox"], rec.get("score", 1.0)]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+                raise DataError(f"record {n}: bbox and score must be JSON numbers, got {raw!r}", path)
+            if not np.isfinite(score):
+                raise DataError(f"record {n}: score is {score} (not a finite number)", path)
             if score >= min_score:
                 self.by_image[image_id].append((box, score))
 
@@ -176,3 +185,58 @@ class WholeImage:
     def __call__(self, image_bgr: np.ndarray, image_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
         h, w = image_bgr.shape[:2]
         return np.array([[0.0, 0.0, float(w), float(h)]]), np.ones(1)
+
+
+DETECTOR_SPECS = "'hog' (OpenCV's people detector) or a bottom-up model: an .onnx export or an edgepose checkpoint"
+
+
+def bad_detector(spec: str, why: str) -> ConfigError:
+    """The one-line error of a ``--detector`` value that cannot be used: the value and what is wrong with it."""
+    return ConfigError(f"--detector {spec!r}: {why}")
+
+
+def detector_from_spec(
+    spec: str,
+    *,
+    min_score: float = 0.0,
+    padding: float = 0.1,
+    threads: int | None = None,
+    height: int | None = None,
+) -> BoxSource:
+    """The box source a ``--detector`` value names, torch-free: ``"hog"`` (:class:`HogDetector`) or the path of a
+    bottom-up ``.onnx`` model (:class:`PoseBoxes`: each person it finds becomes its keypoints' box, padded by
+    ``padding`` on every side; ``height`` is its inference height, default the model's).
+
+    Anything else raises one :class:`ConfigError` line naming the value and what is wrong: no such file, a
+    checkpoint (needs PyTorch: :func:`edgepose.engine.detectors.resolve_detector` takes it), an ONNX model that is
+    not edgepose's or not bottom-up. The boxes go through :func:`clean_boxes` in the estimator like any others.
+    """
+    from edgepose.errors import EdgeposeError
+
+    text = str(spec).strip()
+    if not text:
+        raise bad_detector(spec, f"empty; give {DETECTOR_SPECS}")
+    if text.lower() == "hog":
+        return HogDetector(min_score=min_score)
+    path = Path(text)
+    if not path.exists():
+        raise bad_detector(spec, f"no such file, and not a detector name; give {DETECTOR_SPECS}")
+    if not path.is_file():
+        raise bad_detector(spec, "is a folder, not a model file")
+    if path.suffix.lower() != ".onnx":
+        raise bad_detector(spec, "a checkpoint needs PyTorch here (edgepose[torch]); or give its .onnx export")
+    from edgepose.runtime.estimator import PoseEstimator
+
+    try:
+        estimator = PoseEstimator.from_onnx(path, threads=threads, height=height, batch_size=1)
+    except EdgeposeError as exc:
+        raise bad_detector(spec, str(exc).removeprefix(f"{path}: ")) from None
+    return pose_boxes(estimator, spec, min_score=min_score, padding=padding)
+
+
+def pose_boxes(estimator, spec: str, *, min_score: float = 0.0, padding: float = 0.1) -> PoseBoxes:
+    """:class:`PoseBoxes` over ``estimator``, or the ``--detector`` error saying it is not a bottom-up model."""
+    if estimator.task != "bottomup":
+        raise bad_detector(spec, f"is a {estimator.task} model ({estimator.info.model_name}); a detector must be "
+                                 "bottom-up (it finds the people in the whole image)")  # fmt: skip
+    return PoseBoxes(estimator, padding=padding, min_score=min_score)

@@ -16,7 +16,7 @@ flip test and decoding (the numpy codecs of :mod:`edgepose.codecs`, back-project
 Top-down models need person boxes (``boxes`` ``(N, 4)`` xywh, optional ``box_scores``); without them the
 whole image is one box. Boxes that cannot hold a person are dropped, boxes reaching far beyond the image
 clipped (:func:`~edgepose.runtime.boxes.clean_boxes`), and both counted in :attr:`PoseEstimator.box_counts`.
-With ``nms_threshold`` the top-down poses go through OKS-NMS (:mod:`edgepose.evaluation.nms`, numpy only), so
+With ``nms_threshold`` the top-down poses go through OKS-NMS (:mod:`edgepose.oks`, numpy only), so
 overlapping detector boxes of one person give one skeleton, not a stack of near-identical ones. Bottom-up
 models ignore boxes.
 """
@@ -26,22 +26,28 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgepose.codecs.base import HeatmapKeypointCodec, PafKeypointCodec
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.codecs.paf import PafCodec, PafPoses, flip_maps, input_geometry
 from edgepose.errors import ConfigError, DataError
-from edgepose.evaluation.nms import keypoint_sigmas, oks_nms
 from edgepose.geometry import crop_to_image
-from edgepose.keypoints import COCO_SKELETON, get_keypoint_spec, openpose_to_coco
+from edgepose.keypoints import COCO_SKELETON, openpose_to_coco
+from edgepose.meta import ModelInfo
+from edgepose.oks import keypoint_sigmas, oks_nms
 from edgepose.runtime.boxes import clean_boxes
-from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import Person, keypoint_box
-from edgepose.runtime.preprocess import bottomup_input, check_image, flip_batch, topdown_inputs
+from edgepose.runtime.preprocess import (
+    bottomup_input,
+    check_image,
+    check_person_image,
+    flip_batch,
+    topdown_inputs,
+)
 
 Network = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -53,14 +59,47 @@ REFINE_MIN_JOINTS = 4
 # LSPet validation images with whole-image boxes: PCK@0.2 0.256 with none, 0.378 with one, 0.363 with two
 # (docs/lspet.md); the class itself defaults to none, so library callers choose.
 DEFAULT_REFINE = 1
+# Each pass costs a network call per box and the crops settle after one or two; more is a typo, not a setting.
+MAX_REFINE = 5
+
+
+def default_refine(info: ModelInfo) -> int:
+    """The refinement passes a model runs with by default: its metadata's ``refine`` when it states one, else
+    :data:`DEFAULT_REFINE` for top-down models (bottom-up models have no boxes to refine)."""
+    stated = getattr(info, "refine", None)
+    if stated is not None:
+        return int(stated)
+    return DEFAULT_REFINE if info.task == "topdown" else 0
+
+
+def _open_model_file(
+    path: str | Path | None, info: ModelInfo | None, threads: int | None, providers: Sequence[str] | None
+) -> tuple[Network, ModelInfo]:
+    """The ONNX Runtime network and metadata of ``path`` (default: the shipped model, ``edgepose.assets``)."""
+    if info is not None:
+        raise ConfigError("a model file carries its own metadata: give PoseEstimator a file or (network, info)")
+    from edgepose.runtime.session import OnnxNetwork
+
+    if path is None:
+        from edgepose.assets import shipped_onnx
+
+        path = shipped_onnx()  # one line when an installation left it out
+    net = OnnxNetwork(path, threads=threads, providers=providers)
+    return net, net.info
 
 
 class PoseEstimator:
-    """Pose estimation with any network callable and the metadata describing it.
+    """Pose estimation with a model file, or any network callable and the metadata describing it.
+
+    ``PoseEstimator()`` runs the model shipped inside edgepose (``edgepose/assets/model/``) and
+    ``PoseEstimator("model.onnx")`` an exported one, both with the defaults of ``edgepose predict``: the flip
+    test and the model's refinement passes (:func:`default_refine`), so the API and the CLI give the same poses.
+    ``PoseEstimator(network, info)`` is the building block evaluation uses (no refinement unless asked).
 
     Args:
-        network: ``(N, 3, H, W) float32 -> {"heatmaps": ..., ["pafs": ...]}``.
-        info: what the network expects and returns (:class:`ModelInfo`).
+        network: a ``.onnx`` file (default: the shipped model), or a callable
+            ``(N, 3, H, W) float32 -> {"heatmaps": ..., ["pafs": ...]}``.
+        info: what a network callable expects and returns (:class:`ModelInfo`); model files carry their own.
         codec: the decoder: a :class:`HeatmapCodec` (top-down) or :class:`PafCodec` (bottom-up); default from
             ``info`` (top-down: ``info.codec`` at ``info.stride``; bottom-up: PAFs sampled bilinearly at the
             stride, as accurate as upsampling them on the oracle and about twice as fast). Evaluation passes the
@@ -78,13 +117,15 @@ class PoseEstimator:
             joints (at least :data:`REFINE_MIN_JOINTS` above :data:`KEYPOINT_SCORE_THRESHOLD`, padded like any
             box) and predicts again. A loose box -- the whole image, a generous detector box -- leaves the person
             small in the crop; the second look sees them at the resolution the network was trained on (the way
-            MediaPipe re-crops around its own landmarks). Each pass costs one more network call per box.
+            MediaPipe re-crops around its own landmarks). Each pass costs one more network call per box. At most
+            :data:`MAX_REFINE`; ``None``: the model's default for a model file, none for a network callable.
+        threads, providers: ONNX Runtime threads and execution providers, for a model file.
     """
 
     def __init__(
         self,
-        network: Network,
-        info: ModelInfo,
+        network: Network | str | Path | None = None,
+        info: ModelInfo | None = None,
         *,
         codec: HeatmapCodec | PafCodec | None = None,
         flip_test: bool = True,
@@ -94,8 +135,19 @@ class PoseEstimator:
         scales: Sequence[float] = (1.0,),
         bottomup_flip: bool = False,
         nms_threshold: float | None = None,
-        refine: int = 0,
+        refine: int | None = None,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
     ) -> None:
+        if refine is not None and not 0 <= int(refine) <= MAX_REFINE:  # before a model file is opened
+            raise ConfigError(f"refine passes must be in 0..{MAX_REFINE}, got {refine}")
+        if network is None or isinstance(network, (str, Path)):  # a model file: the CLI's defaults
+            network, info = _open_model_file(network, info, threads, providers)
+            refine = default_refine(info) if refine is None else refine
+        elif info is None:
+            raise ConfigError("PoseEstimator(network, info): a network callable needs the ModelInfo describing it "
+                              "(or give a model file: PoseEstimator('model.onnx'), or nothing for the shipped model)")
+        refine = 0 if refine is None else refine
         if height is not None and int(height) < 16:
             raise ConfigError(f"inference height must be >= 16 pixels, got {height}")
         if nms_threshold is not None and not 0.0 < float(nms_threshold) <= 1.0:
@@ -109,10 +161,10 @@ class PoseEstimator:
         if any(not v > 0 for v in self.scales):
             raise ConfigError(f"inference scales must be positive, got {list(scales)}")
         self.bottomup_flip = bool(bottomup_flip)
-        self.keypoint_spec = get_keypoint_spec(info.keypoints)
+        self.keypoint_spec = info.keypoint_spec  # the model's own table: custom sets keep their flips
         self.nms_threshold = None if nms_threshold is None else float(nms_threshold)
-        if int(refine) < 0:
-            raise ConfigError(f"refine passes must be >= 0, got {refine}")
+        if not 0 <= int(refine) <= MAX_REFINE:
+            raise ConfigError(f"refine passes must be in 0..{MAX_REFINE}, got {refine}")
         self.refine = int(refine)
         self.box_counts: Counter = Counter()  # boxes dropped / clipped by clean_boxes, by reason, over all calls
         self.codec = _task_codec(info, codec, upsample)
@@ -151,7 +203,7 @@ class PoseEstimator:
         boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
         box_scores: Sequence[float] | None = None,
     ) -> list[Person]:
-        check_image(image_bgr)
+        check_person_image(check_image(image_bgr))
         if self.info.task == "topdown":
             if boxes is None:
                 h, w = image_bgr.shape[:2]
@@ -314,20 +366,17 @@ class PoseEstimator:
 
 
 def _task_codec(
-    info: ModelInfo, codec: HeatmapCodec | PafCodec | None, upsample: int | None
-) -> HeatmapCodec | PafCodec:
-    """The estimator's codec: ``codec`` if given (checked against the task), else the default of ``info``."""
-    if info.task == "topdown":
-        if codec is None:
-            return HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
-        if not isinstance(codec, HeatmapCodec):
-            raise ConfigError(f"a top-down estimator needs a HeatmapCodec, got {type(codec).__name__}")
-        return codec
+    info: ModelInfo, codec: HeatmapKeypointCodec | PafKeypointCodec | None, upsample: int | None
+) -> HeatmapKeypointCodec | PafKeypointCodec:
+    """The estimator's codec: ``codec`` if given (its contract's ``task`` checked against the model's), else the
+    default of ``info``."""
     if codec is None:
+        if info.task == "topdown":
+            return HeatmapCodec(info.input_size, stride=info.stride, kind=info.codec)
         codec = PafCodec(stride=info.stride, paf_sampling="bilinear", upsample=int(upsample or 4))
-    elif not isinstance(codec, PafCodec):
-        raise ConfigError(f"a bottom-up estimator needs a PafCodec, got {type(codec).__name__}")
-    return replace(codec, upsample=int(upsample)) if upsample else codec
+    if getattr(codec, "task", None) != info.task:
+        raise ConfigError(f"a {info.task} estimator needs a {info.task} codec, got {type(codec).__name__}")
+    return codec.with_upsample(int(upsample)) if upsample and info.task == "bottomup" else codec
 
 
 def _first(maps: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ numpy only (no torch).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,10 +58,6 @@ def keypoint_box(keypoints: np.ndarray, *, threshold: float = 0.0, padding: floa
     x1, y1 = kp[ok, :2].max(axis=0)
     w, h = x1 - x0, y1 - y0
     return np.array([x0 - padding * w, y0 - padding * h, w * (1 + 2 * padding), h * (1 + 2 * padding)], np.float32)
-
-
-def persons_to_coco(persons: Iterable[Person], image_id: int, offset: float = 0.0) -> list[dict]:
-    return [p.to_coco(image_id, offset=offset) for p in persons]
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ the top-down path happens here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +22,8 @@ import numpy as np
 from edgepose.codecs.paf import input_geometry
 from edgepose.errors import DataError
 from edgepose.geometry import box_to_center_scale, crop_image, get_affine_transform, normalize_image
+
+MIN_PERSON_PIXELS = 16  # an image narrower or lower than this cannot hold a person a pose model can see
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -31,6 +34,19 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise DataError(f"image of size {image.shape[1]}x{image.shape[0]} is too small")
     return image
+
+
+def check_person_image(image: np.ndarray, name: str | Path | None = None) -> np.ndarray:
+    """``image`` when it is big enough to hold a person, else a DataError saying its size and the minimum.
+
+    A 4x2000 sliver is a valid image but no person fits in it; the estimator would stretch it into a crop and
+    return a "person" somewhere off the image. Refused, with the file's name."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_PERSON_PIXELS:
+        raise DataError(f"image is {w}x{h} pixels, too small to hold a person (needs at least {MIN_PERSON_PIXELS} "
+                        "pixels each way)", name)  # fmt: skip
+    return image
+
 
 
 def topdown_inputs(

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import EdgeposeError
-from edgepose.runtime.model_info import ModelInfo
+from edgepose.io import atomic_write_text
+from edgepose.meta import ModelInfo
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -68,11 +69,6 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def available_backends() -> list[str]:
-    """The back-ends of :data:`BACKENDS` (besides ``auto``) that can run here."""
-    return ["ort", *(["openvino"] if openvino_available() else [])]
 
 
 def set_default_backend(name: str) -> None:
@@ -107,6 +103,11 @@ def create_session(path: str | Path, *, threads: int | None = None, providers: S
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # ORT's thread pool busy-waits for new work after each run by default: on a 2-core device that took 40-60 ms
+    # of CPU from the rest of the application after every frame. A pose estimator runs once per frame, not in a
+    # tight loop, so its pool sleeps between calls (benchmarks/default_frame_latency.py measures the CPU).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if threads is not None:
         if threads < 1:
             raise EdgeposeError(f"threads must be >= 1, got {threads}")
@@ -274,10 +275,7 @@ def _write_cache(key: str, value: str) -> None:
     data[key] = value
     target = _cache_file()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, target)
+        atomic_write_text(target, json.dumps(data, indent=1))
     except OSError:
         pass
 

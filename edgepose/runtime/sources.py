@@ -5,7 +5,9 @@ image or video extension). Iterating a source yields :class:`Frame` objects (BGR
 images of a folder that cannot be read are yielded as frames with ``image=None`` and ``error`` set, so a long
 folder run reports and skips them instead of stopping. Problems users can cause (missing path, unreadable single
 image, a video with no frames, a camera that does not open) raise :class:`~edgepose.errors.DataError` naming
-the path.
+the path; an existing path of the wrong kind (a named pipe, a device) is named as what it is, never "not
+found" (:mod:`edgepose.pathkind`). A URL (``rtsp://``, ``http://`` ...) is opened as a video stream by OpenCV
+and reported exactly as given.
 
 OpenCV only.
 """
@@ -24,9 +26,12 @@ import cv2
 import numpy as np
 
 from edgepose.errors import DataError
+from edgepose.pathkind import path_kind, require_file
+from edgepose.runtime.preprocess import check_person_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 @dataclass
@@ -40,9 +45,7 @@ class Frame:
 
 def read_image_bgr(path: str | Path) -> np.ndarray:
     """Read an image as BGR uint8; a missing or undecodable file raises DataError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("image not found", path)
+    path = require_file(path, "image")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
@@ -125,12 +128,16 @@ class VideoSource:
         self.target = target
         self.kind = "camera" if isinstance(target, int) else "video"
         self.max_frames = max_frames
-        self.stem = f"camera{target}" if self.kind == "camera" else Path(target).stem
+        url = isinstance(target, str) and URL.match(target)
+        self.stem = f"camera{target}" if self.kind == "camera" else ("stream" if url else Path(target).stem)
         cap = _quiet_capture(target)
         if not cap.isOpened():
             cap.release()
             if self.kind == "camera":
                 raise DataError(f"camera {target} is not available (no device, or it is busy)")
+            if isinstance(target, str) and URL.match(target):
+                raise DataError("cannot open the stream (unreachable, or not a video stream OpenCV reads; download "
+                                "an image or video first)", target)  # fmt: skip
             raise DataError("cannot open video (missing codec, corrupt or not a video)", target)
         self.fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         if not (0 < self.fps < 1000):
@@ -171,9 +178,14 @@ def open_source(source: str | Path, *, max_frames: int | None = None) -> ImageSo
     text = str(source)
     if text.isdigit() and not Path(text).exists():
         return VideoSource(int(text), max_frames=max_frames)
+    if URL.match(text):  # never through Path: it would fold "http://" into "http:/"
+        return VideoSource(text, max_frames=max_frames)
     path = Path(text)
-    if not path.exists():
-        raise DataError("no such file or folder", path)
+    kind = path_kind(path)
+    if kind is None:
+        raise DataError("no such file or folder", text)
+    if not (path.is_dir() or path.is_file()):
+        raise DataError(f"this is {kind}, not an image, a video or a folder", text)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
@@ -185,8 +197,9 @@ def open_source(source: str | Path, *, max_frames: int | None = None) -> ImageSo
     if suffix in VIDEO_EXTENSIONS:
         return VideoSource(str(path), max_frames=max_frames)
     if suffix in IMAGE_EXTENSIONS:
-        # read now so an unreadable image fails with its name before any model is built
-        return ImageSource([path], path.parent, first_image=read_image_bgr(path))
+        # read now so an unreadable (or too small) image fails with its name before any model is built
+        image = check_person_image(read_image_bgr(path), path)
+        return ImageSource([path], path.parent, first_image=image)
     raise DataError(
         f"unknown file type {suffix or '(none)'!r}; expected an image ({', '.join(IMAGE_EXTENSIONS)}), "
         f"a video ({', '.join(VIDEO_EXTENSIONS)}), a folder or a camera index",

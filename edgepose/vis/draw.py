@@ -5,6 +5,10 @@ numpy + OpenCV only (no torch), so the torch-free runtime and ``edgepose predict
 Images are BGR ``uint8`` like everything OpenCV reads and writes; drawing happens on a copy unless
 ``inplace=True``. Keypoints are ``(K, 3)`` rows of ``(x, y, confidence)`` in image pixels, in the order of the
 skeleton's keypoint set (COCO-17 by default, :data:`edgepose.keypoints.COCO_SKELETON`).
+
+A pose whose *every* joint is below the threshold is not left out: :func:`draw_poses` draws it faintly (see
+:data:`FAINT_OPACITY`), so an image where the model found someone it is unsure of never looks like an image
+where nothing was found (``faint=False`` leaves such poses out).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import cv2
 import numpy as np
 
 from edgepose.keypoints import COCO_SKELETON
+
+FAINT_OPACITY = 0.4  # how strongly a pose with no joint above the threshold is blended in (1 = like the others)
 
 
 def limb_colours(n: int) -> list[tuple[int, int, int]]:
@@ -97,9 +103,13 @@ def draw_poses(
     boxes: bool = True,
     scores: bool = True,
     inplace: bool = False,
+    faint: bool = True,
 ) -> np.ndarray:
     """Draw every person (anything with ``keypoints`` and optionally ``box``, ``score``, ``track_id``
-    attributes, or a bare ``(K, 3)`` array) on a copy of ``image`` (or in place) and return it."""
+    attributes, or a bare ``(K, 3)`` array) on a copy of ``image`` (or in place) and return it.
+
+    A person none of whose joints reaches ``threshold`` is drawn whole (every joint with a positive score) at
+    :data:`FAINT_OPACITY` when ``faint``, and not at all otherwise."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an (H, W, 3) uint8 BGR array, got {image.dtype} {image.shape}")
     canvas = image if inplace else image.copy()
@@ -115,5 +125,28 @@ def draw_poses(
                 score=getattr(person, "score", None) if scores else None,
                 label=None if track is None else f"#{track}",
             )
-        draw_pose(canvas, kp, skeleton=skeleton, threshold=threshold, colours=colours)
+        if faint and _all_below(kp, threshold):
+            layer = canvas.copy()
+            draw_pose(layer, kp, skeleton=skeleton, threshold=np.nextafter(0.0, 1.0), colours=colours)
+            cv2.addWeighted(layer, FAINT_OPACITY, canvas, 1.0 - FAINT_OPACITY, 0.0, dst=canvas)
+        else:
+            draw_pose(canvas, kp, skeleton=skeleton, threshold=threshold, colours=colours)
+    return canvas
+
+
+def _all_below(keypoints: np.ndarray, threshold: float) -> bool:
+    """True when the pose has joints but none at ``threshold`` (a found pose the drawing would leave out)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.ndim != 2 or kp.shape[1] < 3 or len(kp) == 0:
+        return False
+    return not (kp[:, 2] >= threshold).any() and bool((kp[:, 2] > 0).any())
+
+
+def draw_fps(canvas: np.ndarray, fps: float) -> np.ndarray:
+    """``"12.3 FPS"`` in the top-left corner, white on a dark box (readable on any frame), in place."""
+    text = f"{fps:.1f} FPS"
+    scale = max(0.5, canvas.shape[0] / 720)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.rectangle(canvas, (4, 4), (12 + tw, 12 + th + base), (0, 0, 0), -1)
+    cv2.putText(canvas, text, (8, 8 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
     return canvas

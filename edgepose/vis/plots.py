@@ -73,8 +73,10 @@ def _figure(n: int, title: str):
 def _save(fig: Any, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    from edgepose.io import atomic_path
+
+    with atomic_path(path, suffix=path.suffix) as tmp:  # the suffix tells savefig the format
+        fig.savefig(tmp, dpi=90)
     return path
 
 

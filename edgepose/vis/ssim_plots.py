@@ -28,9 +28,11 @@ def _figure(figsize: tuple[float, float]):
 
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from edgepose.io import atomic_path
+
+    with atomic_path(path, suffix=path.suffix) as tmp:  # the suffix tells savefig the format
+        fig.savefig(tmp, dpi=110)
     return path
 
 

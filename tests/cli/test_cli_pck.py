@@ -14,7 +14,7 @@ import torch
 from scipy.io import savemat
 
 from edgepose.cli.main import main
-from edgepose.engine.checkpoint import save_checkpoint
+from edgepose.engine.checkpoint import model_info_record, save_checkpoint
 from edgepose.engine.config import experiment_to_dict
 from edgepose.engine.topdown import TopdownTask
 from edgepose.keypoints import LSP
@@ -59,6 +59,7 @@ def tiny_models(lsp_root, tmp_path_factory, tiny_lsp_experiment) -> tuple[Path, 
             "model": model.state_dict(),
             "model_name": model.model_name,
             "model_overrides": dict(model.model_overrides),
+            "model_info": model_info_record(model),
             "config": experiment_to_dict(cfg),
         },
     )
@@ -71,10 +72,12 @@ class ShiftedLabels:
     """A stand-in estimator: answers with one person's labels shifted right by ``dx`` pixels, and records the
     image and box it was given."""
 
+    task = "topdown"
+
     def __init__(self, joints: np.ndarray, dx: float) -> None:
         self.joints, self.dx, self.boxes, self.shapes = joints, dx, [], []
 
-    def __call__(self, image_bgr, boxes):
+    def __call__(self, image_bgr, boxes, box_scores=None):
         from edgepose.runtime.poses import Person
 
         self.boxes.append(np.asarray(boxes[0]))
@@ -153,6 +156,8 @@ def _bad_folder(tmp_path: Path, lsp_root: Path, kind: str) -> Path:
     shutil.copytree(lsp_root / "images", root / "images")
     if kind == "wrong_shape":
         savemat(str(root / "joints.mat"), {"joints": np.zeros((14, 2, N_LABELS))})
+    if kind == "unlabelled":  # every joint unlabelled: nobody has a torso to measure PCK by
+        savemat(str(root / "joints.mat"), {"joints": np.zeros((14, 3, N_LABELS))})
     return root
 
 
@@ -168,14 +173,18 @@ def _bad_folder(tmp_path: Path, lsp_root: Path, kind: str) -> Path:
             r"4 of the 9 images 20\.\.28 are not in this folder \(first missing: 25",
         ),
         ("past_labels", ["--range", "1", "31"], "reaches past the 30 labelled images"),
-        ("missing_folder", [], "LSP folder not found"),
+        ("missing_folder", [], "LSP folder.* not found"),
+        ("root_is_a_file", [], "this is a file"),
+        ("unlabelled", ["--range", "1", "6"], "no person with a torso to score"),
     ],
 )
 def test_bad_data_is_one_line_naming_the_file(lsp_root, tmp_path, capfd, case, extra, message):
-    if case in ("no_joints_mat", "wrong_shape"):
+    if case in ("no_joints_mat", "wrong_shape", "unlabelled"):
         root = _bad_folder(tmp_path, lsp_root, case)
     elif case == "missing_folder":
         root = tmp_path / "nowhere"
+    elif case == "root_is_a_file":
+        root = lsp_root / "joints.mat"
     else:
         root = lsp_root
     code = main(["pck", "--root", str(root), *extra, "--onnx", str(tmp_path / "unused.onnx"), "--no-progress"])
@@ -202,11 +211,18 @@ def test_missing_shipped_model_is_one_line(lsp_root, tmp_path, capfd, monkeypatc
 
 
 def test_shipped_model_scores_real_validation_images(lspet, capsys):
-    """The embedded default on 20 validation images, whole-image boxes, default refinement pass. Pinned to the
-    figures measured when the model was shipped (0.306 with one refinement pass, 0.198 without; docs/lspet.md
-    has all 500 images): a change of crop, colour order, flip or decoding moves them. A random-weight model of
-    the same architecture scored 0.003 (a 4-step smoke run)."""
+    """The embedded default on 20 validation images, whole-image boxes, its default refinement. Not pinned to one
+    model's figure (the shipped model is replaced as better ones are trained): a floor far above chance -- a
+    random-weight model of the first shipped architecture scored 0.003, the first shipped model 0.306 -- which a
+    broken crop, colour order, flip or decoding falls through. A shipped model of another keypoint set is not
+    scored by `pck` (LSP-14 only)."""
+    from edgepose.runtime import PoseEstimator
+    from edgepose.runtime.estimator import default_refine
+
+    info = PoseEstimator(threads=1).info
+    if info.keypoints != "lsp":
+        pytest.skip(f"the shipped model is of the {info.keypoints!r} keypoint set; pck scores LSP-14 models")
     assert main(["pck", "--root", str(lspet), "--range", "8501", "8520", "--json", "--no-progress"]) == 0
     metrics = _json_line(capsys.readouterr().out)
-    assert metrics["people"] + metrics["skipped"] == 20 and metrics["refine"] == 1
-    assert metrics["PCK@0.2"] == pytest.approx(0.306, abs=0.02)
+    assert metrics["people"] + metrics["skipped"] == 20 and metrics["refine"] == default_refine(info)
+    assert metrics["PCK@0.2"] >= 0.25

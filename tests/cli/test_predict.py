@@ -15,7 +15,7 @@ from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
 from edgepose.errors import EdgeposeError
 from edgepose.export.onnx import export_onnx
-from edgepose.models import build_model
+from edgepose.models import build_model, checkpoint_fields
 from edgepose.runtime.sources import read_image_bgr
 
 DETS = "person_detection_results/mmpose_test_coco_det_AP_H_56.json"
@@ -74,7 +74,7 @@ def test_folder_skips_unreadable_images_and_keeps_outputs(tmp_path, coco_mini, o
                  "--json", str(results), "--flush-every", "1"])  # fmt: skip
     err = capfd.readouterr().err
     assert code == 1, "a folder with an unreadable image finishes, but says so in its exit status"
-    assert "000000000001.jpg" in err and "1 of 4 images could not be read" in err
+    assert "000000000001.jpg" in err and "1 of 4 images could not be used" in err
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == sorted(names)
     records = json.loads(results.read_text())
     assert 785 in {r["image_id"] for r in records}
@@ -144,7 +144,7 @@ def test_video_with_smoothing_and_detector_boxes(tmp_path, shared_data, onnx_mod
 def test_weights_rebuild_the_checkpoint_model_and_random_weights_warn(tmp_path, coco_mini, capfd):
     model = build_model("lwop_mobilenet")
     ckpt = tmp_path / "lwop.pt"
-    save_checkpoint(ckpt, {"model": model.state_dict(), "model_name": "lwop_mobilenet", "model_overrides": {}})
+    save_checkpoint(ckpt, checkpoint_fields(model))
     image = coco_mini / "images/val2017/000000000785.jpg"
     assert main(["predict", str(image), "--weights", str(ckpt), "--height", "128", "--json",
                  str(tmp_path / "a.json")]) == 0  # fmt: skip
@@ -176,8 +176,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, coco_mini, onnx_models, capfd,
     assert "corrupt.onnx" in _one_line_error(capfd)
 
     wrong = tmp_path / "wrong.pt"  # lwop weights claiming to be xfuse_ghostnet
-    save_checkpoint(wrong, {"model": build_model("lwop_mobilenet").state_dict(), "model_name": "xfuse_ghostnet",
-                            "model_overrides": {}})  # fmt: skip
+    save_checkpoint(wrong, {**checkpoint_fields(build_model("xfuse_ghostnet")),
+                            "model": build_model("lwop_mobilenet").state_dict()})  # fmt: skip
     assert main(["predict", image, "--weights", str(wrong)]) == 2
     err = _one_line_error(capfd)
     assert "wrong.pt" in err and "do not fit" in err

@@ -1,6 +1,6 @@
 """`edgepose predict`'s defaults and checks (issues 11.4, 11.5 and 15.2), on tiny exported models and drawn images.
 
-* the shipped model when no model is given (a tiny LSP-14 stand-in patched in for ``edgepose.assets``);
+* the shipped model when no model is given (the real one, its facts read from its metadata);
 * no silent discard: without ``--out``/``--json``/``--show`` results go to ``predictions/``, which it says;
 * a timing summary, the keypoint set of the results (``*.meta.json``), OKS-NMS of duplicate boxes;
 * bad numbers and places as one-line errors before any work; garbage boxes dropped or clipped, with a count;
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -26,8 +27,6 @@ def models(tmp_path_factory):
     out = tmp_path_factory.mktemp("predict_defaults")
     torch.manual_seed(0)
     export_onnx(unit_scale_outputs(TinyTopdown(), torch.randn(2, 3, 64, 48)), out / "coco.onnx", check=False)
-    lsp = unit_scale_outputs(TinyTopdown(num_keypoints=14, input_size=(64, 64)), torch.randn(2, 3, 64, 64))
-    export_onnx(lsp, out / "lsp.onnx", check=False)
     kp = np.zeros((1, 17, 3))
     kp[0, :, 0], kp[0, :, 1], kp[0, :, 2] = np.linspace(20, 60, 17), np.linspace(10, 90, 17), 2
     export_onnx(OracleBottomup.from_coco_keypoints(kp, (96, 80), height=64), out / "bu.onnx", check=False)
@@ -46,29 +45,43 @@ def _one_line_error(capfd) -> str:
 
 
 def test_shipped_model_is_the_default_and_results_go_to_predictions(tmp_path, models, monkeypatch, capfd):
-    monkeypatch.setattr("edgepose.assets.shipped_onnx", lambda: models / "lsp.onnx")
+    """The real shipped model (its facts read from its file's metadata, not assumed) on a drawn 80x96 image."""
+    from edgepose.assets import shipped_onnx
+    from edgepose.runtime.session import OnnxNetwork
+
+    info = OnnxNetwork(shipped_onnx(), threads=1).info
+    k = info.num_keypoints
     monkeypatch.chdir(tmp_path)
     image = models / "images" / "000000000001.jpg"
-    assert main(["predict", str(image), "--refine", "0"]) == 0  # one pass: the crop's bounds are known below
+    assert main(["predict", str(image), "--refine", "0", "--threads", "1"]) == 0  # one pass: the crop's bounds
     out, err = capfd.readouterr()
-    assert "using the shipped model" in err and "lsp" in err
+    assert "using the shipped model" in err and info.keypoints in err
     assert "predictions" in err, "it says where the results went"
     drawn = tmp_path / "predictions" / image.name
     assert drawn.is_file()
     records = json.loads((tmp_path / "predictions" / "000000000001.json").read_text())
-    assert len(records) == 1 and records[0]["image_id"] == 1 and len(records[0]["keypoints"]) == 14 * 3
+    assert len(records) == 1 and records[0]["image_id"] == 1 and len(records[0]["keypoints"]) == k * 3
     meta = json.loads((tmp_path / "predictions" / "000000000001.meta.json").read_text())
-    assert meta["keypoints"] == "lsp" and len(meta["keypoint_names"]) == 14 and meta["task"] == "topdown"
-    # the whole 80x96 image was the person box: padded to the square crop and by 1.25, 120x120 around (40, 48)
-    x, y = np.array(records[0]["keypoints"]).reshape(14, 3)[:, :2].T
-    assert (x >= -20).all() and (x <= 100).all() and (y >= -12).all() and (y <= 108).all()
+    assert meta["keypoint_set"] == info.keypoints and len(meta["keypoint_names"]) == k and meta["task"] == info.task
+    assert meta["refine"] == 0 and meta["flip_test"] is True and meta["model"] == str(shipped_onnx())
+    (document,) = meta["images"]
+    assert document["file"] == image.name and len(document["people"]) == 1
+    kp = np.array(records[0]["keypoints"]).reshape(k, 3)
+    np.testing.assert_allclose(np.array(document["people"][0]["keypoints"]), kp, atol=0.051)
+    # the whole 80x96 image was the person box: padded to the crop's aspect ratio and by 1.25, so every joint
+    # lies within the crop around (40, 48) -- at most 1.25 x 96 = 120 px tall, as wide as the aspect makes it
+    h, w = info.input_size
+    half_w, half_h = max(80, 96 * w / h) * 1.25 / 2, max(96, 80 * h / w) * 1.25 / 2
+    x, y = kp[:, 0], kp[:, 1]
+    assert (np.abs(x - 40) <= half_w + 1).all() and (np.abs(y - 48) <= half_h + 1).all()
+    assert re.search(r"000000000001\.jpg\s+80x96\s+1 person", out), out
     assert "ms per image" in out and "FPS" in out, "a timing summary at the end"
 
 
 def test_bottomup_results_name_the_coco_keypoints(tmp_path, models, capfd):
     results = tmp_path / "r.json"
     assert main(["predict", str(models / "images"), "--onnx", str(models / "bu.onnx"), "--json", str(results)]) == 0
-    assert json.loads((tmp_path / "r.meta.json").read_text())["keypoints"] == "coco"
+    assert json.loads((tmp_path / "r.meta.json").read_text())["keypoint_set"] == "coco"
     assert not (tmp_path / "predictions").exists(), "--json given: no default folder"
 
 
@@ -180,7 +193,7 @@ def test_show_draws_in_a_window_and_q_stops(tmp_path, models, monkeypatch, capfd
 
 
 def test_video_gets_an_fps_overlay(tmp_path, models, monkeypatch, capfd):
-    import edgepose.cli.predict as predict
+    import edgepose.vis.draw as draw
 
     video = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (80, 96))
@@ -188,8 +201,8 @@ def test_video_gets_an_fps_overlay(tmp_path, models, monkeypatch, capfd):
         writer.write(np.zeros((96, 80, 3), np.uint8))
     writer.release()
     calls = []
-    real = predict.draw_fps
-    monkeypatch.setattr(predict, "draw_fps", lambda canvas, fps: (calls.append(fps), real(canvas, fps)))
+    real = draw.draw_fps
+    monkeypatch.setattr(draw, "draw_fps", lambda canvas, fps: (calls.append(fps), real(canvas, fps)))
     assert main(["predict", str(video), "--onnx", str(models / "coco.onnx"), "--out", str(tmp_path / "vis")]) == 0
     assert len(calls) == 3 and all(f > 0 for f in calls)
     assert (tmp_path / "vis" / "clip_pose.mp4").is_file()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +10,6 @@ import pytest
 from edgepose.data.mpii import load_mpii
 from edgepose.data.topdown import TopdownDataConfig, build_topdown_dataset
 from edgepose.errors import DataError
-
-
-@pytest.fixture(scope="session")
-def mpii_small(shared_data: Path) -> Path:
-    path = shared_data / "mpii_small"
-    if not (path / "mmpose" / "test_mpii.json").is_file():
-        pytest.skip(f"mpii_small not found under {path}")
-    return path
 
 
 def test_hrnet_layout(mpii_small):

@@ -27,6 +27,7 @@ from edgepose.engine.config import experiment_from_dict
 from edgepose.errors import ConfigError
 from edgepose.evaluation.oracle_bottomup import input_geometry
 from edgepose.keypoints import coco_to_openpose
+from edgepose.meta import describe_network
 
 pytest.importorskip("pycocotools")
 W, H = 320, 240
@@ -150,9 +151,12 @@ def test_uniform_param_groups_keep_decay_but_drop_multipliers(dataset_dir: Path)
 class _OracleNet(nn.Module):
     """Returns the ground-truth maps of the one test image whatever the input (a perfect network)."""
 
+    task, stride, input_size, input_normalization = "bottomup", 8, (368, 368), "openpose"
+
     def __init__(self, height: int) -> None:
         super().__init__()
         self.dummy = nn.Parameter(torch.zeros(()))
+        self.model_info = describe_network(self, model_name="oracle")
         codec = PafCodec()
         _, _, pad_h, pad_w, sx, sy = input_geometry(W, H, height, 8)
         kp = np.stack(PEOPLE).astype(np.float64)

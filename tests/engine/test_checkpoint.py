@@ -11,7 +11,6 @@ import pytest
 import torch
 from toy_task import ToyNet, toy_net, write_toy_config
 
-from edgepose.engine import checkpoint
 from edgepose.engine.checkpoint import (
     build_model_from_checkpoint,
     export_weights,
@@ -88,7 +87,10 @@ def test_disk_full_is_one_line_naming_the_file_and_keeps_the_previous_checkpoint
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 def test_a_really_full_device_is_reported_as_disk_full(tmp_path, monkeypatch):
     # On a full disk torch.save reports "RuntimeError: unexpected pos ..."; the write's own OSError is what we say.
-    monkeypatch.setattr(checkpoint, "_open_temporary", lambda path: (open("/dev/full", "wb"), tmp_path / ".x.tmp"))
+    import edgepose.io
+
+    # the one atomic writer opens its temporary file with open(); here that file is /dev/full
+    monkeypatch.setattr(edgepose.io, "open", lambda *args, **kwargs: open("/dev/full", "wb"), raising=False)
     with pytest.raises(CheckpointError, match=r"new\.pt: cannot write checkpoint: no space left on device \(nothing"):
         save_checkpoint(tmp_path / "new.pt", _state(ToyNet(), big=torch.zeros(100_000)))
     assert list(tmp_path.iterdir()) == []
@@ -170,19 +172,16 @@ def test_build_model_from_checkpoint_uses_name_and_overrides(tmp_path, monkeypat
 
     monkeypatch.setitem(models.MODEL_TABLE, "toy_net", "toy_task:toy_net")
     src = models.build_model("toy_net", width=16)
-    path = save_checkpoint(tmp_path / "c.pt", {"model": src.state_dict(), "model_name": "toy_net",
-                                               "model_overrides": {"width": 16}})  # fmt: skip
+    path = save_checkpoint(tmp_path / "c.pt", models.checkpoint_fields(src))
     model, ckpt = build_model_from_checkpoint(path)
     assert not model.training and ckpt["model_overrides"] == {"width": 16}
     assert model.head.in_features == 16
     assert torch.equal(model.head.weight, src.head.weight)
     # Overrides the constructor does not know, or weights of another shape, are CheckpointErrors naming the file.
-    bad = save_checkpoint(tmp_path / "bad.pt", {"model": src.state_dict(), "model_name": "toy_net",
-                                                "model_overrides": {"depth": 3}})  # fmt: skip
+    bad = save_checkpoint(tmp_path / "bad.pt", {**models.checkpoint_fields(src), "model_overrides": {"depth": 3}})
     with pytest.raises(CheckpointError, match=r"bad\.pt: cannot rebuild.*depth"):
         build_model_from_checkpoint(bad)
-    wrong = save_checkpoint(tmp_path / "wrong.pt", {"model": src.state_dict(), "model_name": "toy_net",
-                                                    "model_overrides": {}})  # fmt: skip
+    wrong = save_checkpoint(tmp_path / "wrong.pt", {**models.checkpoint_fields(src), "model_overrides": {}})
     with pytest.raises(CheckpointError, match=r"wrong\.pt: weights do not fit"):
         build_model_from_checkpoint(wrong)
     # A weights-only export drops the optimizer but still rebuilds.

@@ -4,7 +4,7 @@ The test trains a tiny FLPN (one Smart bottleneck per stage, half width, 64-wide
 ``configs/flpn_sres50_memorize_coco_mini.yaml``'s recipe (DARK targets, no augmentation but flips) on the 10
 people of the first 10 images of the real val2017 mini set, and evaluates on the same people through the
 top-down task: GT-box crops, flip test, DARK decoding, OKS rescoring, OKS-NMS and COCOeval. It asserts that
-the loss falls by more than 4x and that AP rises from the untrained network's to above a floor of 0.4.
+the loss falls by more than 4x and that AP rises from the untrained network's to above a floor of 0.6.
 
 The full memorisation run (FLPN-SResNet-50, all 134 people, AP >= 0.8, about an hour of CPU) is a benchmark,
 ``python benchmarks/memorize_coco_mini.py`` (figures and command in docs/topdown.md); issue 15 moved it out of
@@ -46,7 +46,9 @@ TINY = {
     "train.workers": 0,
     "train.device": "cpu",
 }
-AP_FLOOR = 0.4
+# 80 steps lie between the measured 0.609 (50 steps) and 0.834 (100 steps): a floor at the 50-step figure fails
+# when learning slows, not only when it is absent (the old floor, 0.4, passed at half the measured AP).
+AP_FLOOR = 0.6
 PEOPLE = 10
 
 

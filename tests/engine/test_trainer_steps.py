@@ -32,8 +32,8 @@ from edgepose.errors import CheckpointError, EdgeposeError, TrainingError
 
 ENGINE = Path(__file__).resolve().parents[2] / "edgepose" / "engine"
 # The checkpoint format: runs started by older code must keep resuming, so these keys stay.
-CHECKPOINT_KEYS = {"model", "model_name", "model_overrides", "config", "epoch", "step", "optimizer", "scheduler",
-                   "scaler", "rng", "best_metric", "best_epoch", "primary_metric", "metrics", "format",
+CHECKPOINT_KEYS = {"model", "model_name", "model_overrides", "model_info", "config", "epoch", "step", "optimizer",
+                   "scheduler", "scaler", "rng", "best_metric", "best_epoch", "primary_metric", "metrics", "format",
                    "edgepose_version"}  # fmt: skip
 
 

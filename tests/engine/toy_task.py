@@ -122,6 +122,9 @@ class ToyTask:
 def toy_net(width: int = 8) -> nn.Module:
     """A model constructor in the style of edgepose.models (for build_model_from_checkpoint tests)."""
     net = ToyNet()
+    # the pose-network contract build_model reads the metadata from (a 17-keypoint top-down model)
+    net.task, net.stride, net.input_size, net.num_keypoints = "topdown", 4, (8, 8), 17
+    net.input_normalization = "imagenet"
     if width != 8:
         net.body[0] = nn.Conv2d(3, width, 3, padding=1)
         net.body[1] = nn.BatchNorm2d(width)

@@ -12,8 +12,8 @@ from edgepose.cli.main import main
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import ConfigError, DataError
 from edgepose.evaluation.coco import STAT_NAMES, evaluate_keypoints, postprocess_instances, rescore, write_results
-from edgepose.evaluation.nms import oks_iou, oks_nms
 from edgepose.evaluation.oracle_topdown import oracle_instances
+from edgepose.oks import oks_iou, oks_nms
 
 VAL_ANN = "annotations/person_keypoints_val2017_mini.json"
 

@@ -102,3 +102,20 @@ def test_no_scored_person_gives_zero_not_a_division_error():
 def test_shapes_must_agree():
     with pytest.raises(ValueError, match="differ in shape"):
         pck_metrics(np.zeros((2, 14, 2)), np.zeros((2, 13, 2)), np.ones((2, 13), bool), np.ones(2))
+
+
+def test_limb_pck_counts_the_twelve_limb_joints_alone() -> None:
+    """Hand case: one person, torso 10; the neck (not a limb) and the right ankle are 10 px off, the rest exact.
+    All 14 joints: 12/14 correct; the 12 limb joints: 11/12."""
+    import numpy as np
+
+    from edgepose.evaluation.pck import pck_metrics
+    from edgepose.keypoints import LSP_KEYPOINTS
+
+    gt = np.zeros((1, 14, 2))
+    pred = gt.copy()
+    pred[0, LSP_KEYPOINTS.index("neck")] = [10, 0]
+    pred[0, LSP_KEYPOINTS.index("right_ankle")] = [10, 0]
+    metrics = pck_metrics(pred, gt, np.ones((1, 14), bool), np.array([10.0]), names=LSP_KEYPOINTS)
+    assert metrics["PCK@0.2"] == 12 / 14
+    assert metrics["PCK@0.2 limbs"] == 11 / 12

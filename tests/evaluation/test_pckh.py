@@ -12,10 +12,8 @@ from edgepose.evaluation.pckh import format_pckh, pckh_metrics, pckh_table
 
 
 @pytest.fixture(scope="module")
-def mpii_gt(shared_data: Path):
-    path = shared_data / "mpii_small" / "bearpaw_mpii_annotations_subset.json"
-    if not path.is_file():
-        pytest.skip("mpii_small not found")
+def mpii_gt(mpii_small: Path):
+    path = mpii_small / "bearpaw_mpii_annotations_subset.json"
     persons = [p for p in load_mpii(path).persons if p.head_size > 0]
     gt = np.stack([p.joints for p in persons])
     head = np.array([p.head_size for p in persons])

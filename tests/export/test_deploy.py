@@ -21,7 +21,7 @@ from edgepose.models import build_model
 from edgepose.models.blocks import GCBlock, GhostModule
 
 PHOTOS = Path(__file__).resolve().parents[2] / "edgepose" / "assets" / "photos"
-SMALL = {"input_size": (160, 160), "blocks": (1, 1, 1, 1), "width": 0.5, "deconv_channels": 128, "num_keypoints": 14}
+SMALL = {"input_size": (160, 160), "blocks": (1, 1, 1, 1), "width": 0.5, "deconv_channels": 128, "keypoints": "lsp"}
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 

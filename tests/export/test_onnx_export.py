@@ -14,8 +14,8 @@ from standins import TinyTopdown, unit_scale_outputs
 from edgepose.cli.main import main
 from edgepose.engine.checkpoint import save_checkpoint
 from edgepose.export.onnx import export_onnx
-from edgepose.models import build_model
-from edgepose.runtime.model_info import ModelInfo
+from edgepose.meta import ModelInfo
+from edgepose.models import build_model, checkpoint_fields
 
 
 def _metadata(path) -> ModelInfo:
@@ -26,11 +26,10 @@ def _metadata(path) -> ModelInfo:
 @pytest.mark.slow
 def test_export_flpn_checkpoint_via_cli(tmp_path, capsys):
     """A checkpoint alone rebuilds the model; the export matches PyTorch within 1e-4 and carries its metadata."""
-    model = unit_scale_outputs(build_model("flpn_sres50", input_size=(128, 96)), torch.randn(2, 3, 128, 96))
+    model = build_model("flpn_sres50", input_size=(128, 96), codec="dark")
+    model = unit_scale_outputs(model, torch.randn(2, 3, 128, 96))
     ckpt = tmp_path / "flpn.pt"
-    save_checkpoint(ckpt, {"model": model.state_dict(), "model_name": "flpn_sres50",
-                           "model_overrides": {"input_size": (128, 96)},
-                           "config": {"data": {"input_size": [128, 96], "codec": "dark"}}})  # fmt: skip
+    save_checkpoint(ckpt, checkpoint_fields(model))
     out = tmp_path / "flpn.onnx"
     assert main(["export", str(ckpt), "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -231,7 +231,7 @@ def test_backbone_weights_option(tmp_path):
     trunk = GhostNetBackbone()
     torch.save({ours_to_official(k): v for k, v in trunk.state_dict().items()}, ghost)
     model = xfuse_ghostnet(channels=32, backbone_weights=str(ghost))
-    assert model.backbone_load_report.loaded and not model.backbone_load_report.mismatched
+    assert model.backbone_load_report.loaded and not model.backbone_load_report.shape_mismatch
     assert torch.equal(model.backbone.conv_stem.weight, trunk.conv_stem.weight)
 
     src = xfuse_resnet18(channels=32).backbone.trunk

@@ -12,6 +12,7 @@ from torch import nn
 from edgepose.cli.main import main
 from edgepose.errors import EdgeposeError
 from edgepose.export.onnx import export_onnx
+from edgepose.meta import describe_network
 from edgepose.runtime import session as rt
 
 
@@ -23,6 +24,8 @@ class Tiny(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 14, 3, 2, 1))
+        self.input_normalization = "imagenet"
+        self.model_info = describe_network(self, model_name="tiny", keypoints="lsp")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

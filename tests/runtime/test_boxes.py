@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from edgepose.evaluation.nms import keypoint_sigmas
 from edgepose.keypoints import COCO_SIGMAS, get_keypoint_spec
+from edgepose.oks import keypoint_sigmas
 from edgepose.runtime.boxes import CLIPPED, EMPTY, NOT_FINITE, OUTSIDE, clean_boxes, describe_box_counts
 
 

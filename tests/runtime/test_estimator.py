@@ -11,8 +11,8 @@ from edgepose.codecs.paf import PafCodec, input_geometry
 from edgepose.errors import ConfigError
 from edgepose.geometry import box_to_center_scale
 from edgepose.keypoints import coco_to_openpose
+from edgepose.meta import ModelInfo
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.preprocess import topdown_inputs
 
 TOPDOWN = ModelInfo("stand-in", "topdown", (64, 48), "imagenet", 4, "coco")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgepose.errors import ConfigError
+from edgepose.meta import ModelInfo
 from edgepose.runtime.estimator import PoseEstimator
-from edgepose.runtime.model_info import ModelInfo
 from edgepose.runtime.poses import keypoint_box
 
 INFO = ModelInfo("stand-in", "topdown", (64, 64), "imagenet", 4, "lsp")

@@ -29,14 +29,11 @@ bottlenecks sit in one flat ``blocks`` sequence instead of the official nine gro
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from edgepose.errors import CheckpointError
 from edgepose.models.blocks import ConvBnAct, GhostModule, SqueezeExcite, init_conv_bn, make_divisible
 
 
@@ -264,70 +261,3 @@ def ours_to_official(key: str) -> str:
         name = {v: k for k, v in _FINAL_RENAME.items()}[m.group(1)]
         return f"blocks.{_OFFICIAL_FINAL}.0.{name}.{m.group(2)}"
     return key
-
-
-@dataclass
-class LoadReport:
-    """What :func:`load_backbone_weights` did: keys loaded, skipped (not in our model, e.g. the classifier
-    or stage 5 under R1), mismatched (same name, different shape) and missing (ours, not in the file)."""
-
-    path: str
-    loaded: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    mismatched: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"{self.path}: loaded {len(self.loaded)}, skipped {len(self.skipped)}, "
-            f"mismatched {len(self.mismatched)}, missing {len(self.missing)}"
-        )
-
-
-def _read_state_dict(path: str | Path) -> Mapping[str, torch.Tensor]:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError("GhostNet weights file not found", p)
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling/zip error: a corrupt or foreign file
-        raise CheckpointError(f"cannot read GhostNet weights ({type(exc).__name__}: {exc})", p) from None
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError("not a GhostNet state dict (expected a mapping of names to tensors)", p)
-    return obj
-
-
-def load_backbone_weights(backbone: GhostNetBackbone, path: str | Path, strict: bool = False) -> LoadReport:
-    """Load an official GhostNet ImageNet state dict (``state_dict_73.98.pth`` layout) into ``backbone``.
-
-    Keys are translated with :func:`official_to_ours`; the classifier head (``conv_head``, ``classifier``)
-    is skipped, as are stages the reading drops and (in pose readings) the 960-channel 1×1, whose place the
-    new 512-channel projection takes. A tensor whose shape differs from ours (e.g. the
-    960-channel 1×1 when our projection is 512 wide) is reported as mismatched and left at its
-    initialisation. With ``strict``, any mismatch, or a file that loads nothing, raises CheckpointError.
-    """
-    state = _read_state_dict(path)
-    ours = backbone.state_dict()
-    report = LoadReport(path=str(path))
-    # the official 160->960 1×1 is our projection only in the full classification trunk; pose readings put a
-    # new 1×1 (112->512, 160->512, 40->512) there, which starts from its initialisation
-    own_head = backbone.num_stages == 5 and backbone.out_channels == TRUNK_CHANNELS
-    new_state: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        target = official_to_ours(key)
-        if target is None or target not in ours or (target.startswith("final_conv.") and not own_head):
-            report.skipped.append(key)
-        elif ours[target].shape != value.shape:
-            report.mismatched.append(key)
-        else:
-            new_state[target] = value
-            report.loaded.append(key)
-    report.missing = [k for k in ours if k not in new_state]
-    if not report.loaded:
-        raise CheckpointError("no tensor matches the GhostNet backbone (is this a GhostNet state dict?)", path)
-    if strict and report.mismatched:
-        raise CheckpointError(f"shape mismatch for {', '.join(report.mismatched[:5])}", path)
-    backbone.load_state_dict(new_state, strict=False)
-    return report

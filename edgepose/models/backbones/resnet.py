@@ -29,10 +29,7 @@ __all__ = [
     "ResNet",
     "ResNetStem",
     "resnet18",
-    "resnet34",
     "resnet50",
-    "resnet101",
-    "resnet152",
 ]
 
 
@@ -305,21 +302,6 @@ def resnet18(**kwargs) -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
 
 
-def resnet34(**kwargs) -> ResNet:
-    """ResNet-34 trunk (BasicBlock, [3, 4, 6, 3])."""
-    return ResNet(BasicBlock, (3, 4, 6, 3), **kwargs)
-
-
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50 trunk (Bottleneck, [3, 4, 6, 3]); 23.5M params without the classifier."""
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
-
-
-def resnet101(**kwargs) -> ResNet:
-    """ResNet-101 trunk (Bottleneck, [3, 4, 23, 3])."""
-    return ResNet(Bottleneck, (3, 4, 23, 3), **kwargs)
-
-
-def resnet152(**kwargs) -> ResNet:
-    """ResNet-152 trunk (Bottleneck, [3, 8, 36, 3])."""
-    return ResNet(Bottleneck, (3, 8, 36, 3), **kwargs)

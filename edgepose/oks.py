@@ -1,8 +1,11 @@
-"""OKS-NMS in plain numpy (no compiled extensions): keep the best-scoring pose, drop those too similar to it.
+"""OKS and OKS-NMS in plain numpy (no compiled extensions): keep the best-scoring pose, drop those too similar to it.
 
 Similarity is COCO's object keypoint similarity between two predicted poses,
 ``OKS = mean_j exp(-d_j² / (2 · s² · k_j²))`` with ``s² = (area_a + area_b) / 2`` and ``k_j = 2 · sigma_j``
 (COCOeval's per-keypoint constant), the SimpleBaseline/HRNet ``oks_iou`` convention.
+
+A floor module (numpy + the keypoint tables): the runtime's ``--nms`` and the COCO evaluation both use it, and
+the runtime must not reach ``data/`` through ``evaluation/`` to get it.
 """
 
 from __future__ import annotations
