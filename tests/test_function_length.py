@@ -13,7 +13,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "edgepose"
 LIMIT = 80
 ALLOWED = {
-    "analysis/train_throughput.py": {"bench_train"},  # being reworked by the device-pipeline engineer
     "cli/bench.py": {"add_parser"},
     "cli/predict.py": {"run"},
     "data/synthetic.py": {"sample_pose", "render_person", "render_scene", "generate_dataset"},

@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
                 skipped.append(frame.name)
                 progress.write(f"edgepose predict: skipped {frame.error}", file=sys.stderr)
                 continue
+            writer.add(result)  # recorded before drawing: a window closed with q keeps this image's poses
             recent.append(result.seconds)
             nobody += not result.persons
             faint += len(result.faint)
@@ -207,20 +208,19 @@ def run(args: argparse.Namespace) -> int:
                     write_image(out_dir / frame.name, canvas)
                 if display and not display.show(canvas, 1 if is_stream else 0):
                     break
-            writer.add(result)
     finally:
         progress.close()
         if video_out:
             video_out.close()
         if display:
             display.close()
-        wrote = writer.flush()  # only when something new is to be said: an all-broken run keeps old files
+        writer.flush()  # only when something new is to be said: an all-broken run keeps old files
 
     results = writer.results
     done, infer_s = len(results), sum(r.seconds for r in results)
     wall = time.perf_counter() - t_start
     unit = "frames" if is_stream else "images"
-    where = [str(p) for p in (out_dir if done else None, json_path if wrote or writer.written else None) if p]
+    where = [str(p) for p in (out_dir if done else None, json_path if writer.written else None) if p]
     people = sum(len(r.persons) for r in results)
     said = f"{done} {unit}, {people} {'person' if people == 1 else 'people'}"
     print(said + (f"; wrote {', '.join(where)}" if where else ""))

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     opts = Q.QuickstartOptions(
         out=Path(args.out), data=args.data, lspet_root=args.lspet_root, tiny=args.tiny, images=args.images,
         epochs=args.epochs, seed=args.seed, threads=args.threads, minutes=args.minutes, resume=args.resume,
-        overrides=list(args.overrides), progress=not args.no_progress,
+        overrides=list(args.overrides), progress=not args.no_progress, started=_invoked_at(),
     )  # fmt: skip
     summary = Q.run_quickstart(opts)
     metrics, seconds = summary["metrics"], summary["seconds"]
@@ -81,3 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _invoked_at() -> float:
+    """When the command started: the process's start when it is the ``edgepose quickstart`` command itself (its
+    start-up and imports count against ``--minutes``), else now (called in a longer-lived process, e.g. tests)."""
+    import time
+
+    argv = [a for a in sys.argv[1:] if not a.startswith("-")]
+    is_command = bool(argv) and argv[0] == "quickstart"
+    return time.monotonic() - (Q.process_age() if is_command else 0.0)

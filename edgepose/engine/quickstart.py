@@ -78,6 +78,10 @@ PROBE_STEPS = 2  # timed training steps (after one warm-up) that plan the run
 # starved run (benchmarks/results/quickstart_budget_2026-12-07.txt: 11.9 CPU-s in all, of which about 5 after
 # training). Divided by the share of a CPU this process gets (measured with the step), it is wall time.
 POST_CPU_SECONDS = 5.0
+# CPU seconds of the shortest real run (imports, data, the timed steps, a few training steps, evaluation, picture,
+# report): the same starved run's 11.9 CPU-s. With the CPU share measured up front, a budget that cannot hold even
+# this is refused at once instead of being overrun.
+MIN_RUN_CPU_SECONDS = 12.0
 
 PREVIEW_IMAGES = 6  # validation images in predictions.jpg
 PREVIEW_HEIGHT = 200  # pixels per image in predictions.jpg
@@ -185,7 +189,7 @@ class Budget:
     """The whole command's wall-clock budget: one deadline, counted from the start (monotonic clock)."""
 
     minutes: float
-    started: float = field(default_factory=lambda: time.monotonic() - process_age())
+    started: float = field(default_factory=time.monotonic)  # the CLI passes its invocation (start-up included)
 
     def left_s(self) -> float:
         return 60.0 * self.minutes - (time.monotonic() - self.started)
@@ -194,9 +198,30 @@ class Budget:
         return time.monotonic() - self.started
 
 
+def cpu_share(cpu_seconds: float = 0.05, max_wall: float = 3.0) -> float:
+    """The share of one CPU this process gets now: a busy loop's CPU time over its wall time (1 on an idle
+    machine, 0.02 when fifty other processes compete for each core)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    x = 0
+    while time.process_time() - c0 < cpu_seconds and time.perf_counter() - t0 < max_wall:
+        x = (x * 31 + 7) % 1000003
+    return min(1.0, max(1e-3, (time.process_time() - c0) / max(1e-9, time.perf_counter() - t0)))
+
+
+def check_feasible(budget: Budget, share: float) -> None:
+    """ConfigError at once when even the shortest run cannot fit what is left of the budget at this CPU share."""
+    need = MIN_RUN_CPU_SECONDS / share
+    if need > budget.left_s():
+        raise ConfigError(
+            f"--minutes {budget.minutes:g} cannot be honoured now: this process gets {100 * share:.2g} % of a CPU "
+            f"(the machine is busy), so even the shortest run would take about {need / 60:.0f} min; give a larger "
+            "--minutes or run it when the machine is quieter"
+        )
+
+
 def process_age() -> float:
-    """Seconds since this process started (Python's start-up and imports count against the budget too); 0 where
-    the system does not say (Linux's /proc gives it)."""
+    """Seconds since this process started (for a command, Python's start-up and imports count against its
+    budget too); 0 where the system does not say (Linux's /proc gives it)."""
     try:
         ticks = os.sysconf("SC_CLK_TCK")
         with open("/proc/self/stat", encoding="ascii") as fh:
@@ -295,8 +320,11 @@ def measure_training(cfg: Any, steps: int = PROBE_STEPS) -> tuple[float, float, 
     return step_s, startup, per_epoch, len(val_set), max(share, 1e-3)
 
 
-def plan_run(cfg: Any, budget: Budget, measured: tuple[float, float, int, int, float]) -> Plan:
-    """The epochs and steps of ``cfg`` that fit what is left of ``budget`` (see the module docstring)."""
+def plan_run(cfg: Any, budget: Budget, measured: tuple[float, float, int, int, float], fixed: bool = False) -> Plan:
+    """The epochs and steps of ``cfg`` that fit what is left of ``budget`` (see the module docstring).
+
+    ``fixed`` (``--tiny``): keep the recipe's steps and never refuse; only ``train.max_minutes`` limits the run.
+    """
     step_s, startup_s, per_epoch, n_val, share = measured
     t = cfg.train
     steps = min(per_epoch, t.max_steps_per_epoch or per_epoch)
@@ -305,8 +333,11 @@ def plan_run(cfg: Any, budget: Budget, measured: tuple[float, float, int, int, f
     eval_s = 1.0 + n_val * flips * step_s / (3.0 * t.batch_size)
     reserve_s = max(RESERVE_MIN_SECONDS, RESERVE_MARGIN * (eval_s + startup_s + POST_CPU_SECONDS / share))
     train_s = budget.left_s() - reserve_s - startup_s
+    if fixed:
+        return Plan(step_s=step_s, startup_s=startup_s, eval_s=eval_s, cpu_share=share, reserve_s=reserve_s,
+                    epochs=t.epochs, steps_per_epoch=steps, recipe_epochs=t.epochs, recipe_steps=steps)  # fmt: skip
     if train_s < step_s:
-        busy = f" (this process gets {100 * share:.0f} % of the CPU it asks for: the machine is busy)"
+        busy = f" (this process gets {100 * share:.2g} % of the CPU it asks for: the machine is busy)"
         busy = busy if share < 0.5 else ""
         raise ConfigError(f"--minutes {budget.minutes:g} leaves no time to train: {budget.spent_s():.0f} s spent, "
                           f"a training step takes {step_s:.2f} s here{busy} and {reserve_s:.0f} s are kept for "
@@ -385,16 +416,19 @@ class QuickstartOptions:
     resume: bool = False
     overrides: list[str] = field(default_factory=list)
     progress: bool = True
+    started: float | None = None  # time.monotonic() of the invocation (default: when run_quickstart is called)
 
 
 def run_quickstart(opts: QuickstartOptions) -> dict[str, Any]:
     """Data, plan, training (with its evaluations), picture and report within ``opts.minutes``; the summary."""
+    budget = Budget(opts.minutes) if opts.started is None else Budget(opts.minutes, started=opts.started)
+    if not opts.tiny:  # before importing torch: a real run refuses at once rather than overrun (a smoke run never)
+        check_feasible(budget, cpu_share())
     import torch
 
     from edgepose.engine.logging import write_json
     from edgepose.engine.trainer import train_experiment
 
-    budget = Budget(opts.minutes)
     kind, lspet_root, why = choose_data(opts.data, opts.lspet_root)
     out = opts.out
     if not opts.resume and any((out / "train" / n).exists() for n in ("last.pt", "best.pt")):
@@ -422,11 +456,13 @@ def run_quickstart(opts: QuickstartOptions) -> dict[str, Any]:
                      "train_boxes": list(cfg.data["train_boxes"])}
 
     # 2. plan from a measured step, then train (the trainer evaluates after the last epoch)
-    plan = plan_run(cfg, budget, measure_training(cfg))
+    plan = plan_run(cfg, budget, measure_training(cfg), fixed=opts.tiny)
     planned = plan_overrides(kind, cfg, plan)
     plan.max_minutes = (budget.left_s() - plan.reserve_s) / 60.0
     if plan.max_minutes <= 0:
-        raise ConfigError(f"--minutes {opts.minutes:g}: the budget ran out before training could start")
+        if not opts.tiny:
+            raise ConfigError(f"--minutes {opts.minutes:g}: the budget ran out before training could start")
+        plan.max_minutes = 1e-3  # a smoke run still takes its first step
     planned.append(f"train.max_minutes={plan.max_minutes:.9f}")
     cfg = quickstart_experiment(out, tiny=opts.tiny, lspet_root=lspet_root, overrides=[*overrides, *planned])
     notes += plan.notes

@@ -57,7 +57,8 @@ KEYPOINT_SCORE_THRESHOLD = 0.2
 REFINE_MIN_JOINTS = 4
 # The CLIs' default number of refinement passes (predict, demo, pck). Measured with the shipped model on the
 # LSPet validation images with whole-image boxes: PCK@0.2 0.256 with none, 0.378 with one, 0.363 with two
-# (docs/lspet.md); the class itself defaults to none, so library callers choose.
+# (docs/lspet.md). A model's metadata may state its own (default_refine); PoseEstimator() and
+# PoseEstimator('model.onnx') use it, a bare network callable (evaluation's building block) runs one pass.
 DEFAULT_REFINE = 1
 # Each pass costs a network call per box and the crops settle after one or two; more is a typo, not a setting.
 MAX_REFINE = 5

@@ -204,8 +204,6 @@ class PosePipeline:
                     note = f"{kind} found no person box"
                     if self.fallback_whole_image:
                         boxes, scores, kind, note = None, None, "image", f"{note}: the whole image used"
-            elif boxes is not None:
-                kind = "given"
             persons = self.estimator(image, boxes, scores) if boxes is None or len(boxes) else []
         if self.smoother is not None:
             persons = self.smoother(persons)

@@ -226,3 +226,9 @@ def test_shipped_model_scores_real_validation_images(lspet, capsys):
     metrics = _json_line(capsys.readouterr().out)
     assert metrics["people"] + metrics["skipped"] == 20 and metrics["refine"] == default_refine(info)
     assert metrics["PCK@0.2"] >= 0.25
+
+
+def test_a_bad_detector_is_one_line_naming_it(lsp_root, capfd):
+    code = main(["pck", "--root", str(lsp_root), "--range", "1", "2", "--detector", "bogus", "--no-progress"])
+    err = capfd.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--detector 'bogus'" in err, err

@@ -101,7 +101,9 @@ def _check_common_outputs(out: Path) -> dict:
 @pytest.mark.slow
 def test_quickstart_tiny_on_synthetic_people(tmp_path, capsys):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--data", "synthetic", "--out", str(out), "--tiny", "--no-progress"]) == 0
+    # a generous budget: the smoke run's three steps must not depend on how busy the machine is
+    assert main(["quickstart", "--data", "synthetic", "--out", str(out), "--tiny", "--no-progress", "--minutes",
+                 "120"]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert captured.err.startswith("quickstart on SYNTHETIC people: --data synthetic")
     summary = _check_common_outputs(out)
@@ -122,7 +124,8 @@ def test_quickstart_tiny_on_synthetic_people(tmp_path, capsys):
 @pytest.mark.slow
 def test_quickstart_tiny_on_real_lspet_people(tmp_path, capsys, lspet):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--lspet-root", str(lspet), "--out", str(out), "--tiny", "--no-progress"]) == 0
+    assert main(["quickstart", "--lspet-root", str(lspet), "--out", str(out), "--tiny", "--no-progress", "--minutes",
+                 "120"]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert re.match(rf"quickstart on REAL people: \d+ LSPet images found in {re.escape(str(lspet))}", captured.err)
     summary = _check_common_outputs(out)

@@ -73,8 +73,8 @@ def test_bad_numbers_are_one_line_errors_naming_the_option(argv, words, tmp_path
 
 @pytest.mark.slow
 def test_a_budget_cut_quickstart_says_so_and_still_writes_its_report(tmp_path, capsys, monkeypatch):
-    def crossed_at_once(cfg, budget, measured):
-        plan = plan_run(cfg, budget, measured)
+    def crossed_at_once(cfg, budget, measured, **kwargs):
+        plan = plan_run(cfg, budget, measured, **kwargs)
         plan.reserve_s = budget.left_s() - 1e-4  # leaves the trainer 0.1 ms: the first step crosses it
         return plan
 
@@ -96,3 +96,10 @@ def test_a_budget_cut_quickstart_says_so_and_still_writes_its_report(tmp_path, c
     assert main(argv) == 2
     assert "already holds a quickstart run" in capsys.readouterr().err
     assert (out / "train" / "last.pt").read_bytes() == before
+
+
+def test_a_budget_the_cpu_share_cannot_hold_is_refused_at_once():
+    assert 0.0 < quickstart.cpu_share(cpu_seconds=0.01) <= 1.0
+    quickstart.check_feasible(quickstart.Budget(10.0), 1.0)  # 12 CPU-s fit ten minutes of an idle CPU
+    with pytest.raises(ConfigError, match=r"--minutes 5 cannot be honoured now: this process gets 1 % of a CPU"):
+        quickstart.check_feasible(quickstart.Budget(5.0), 0.01)  # 12 CPU-s at 1 % = 20 min

@@ -81,6 +81,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+@pytest.mark.slow  # parsing the 3 MB flatbuffer in Python and running two trunks on 3 photos: ~8 s of CPU
 def test_imported_trunk_reproduces_the_original_features(imported, tflite_path: Path, coco_mini: Path) -> None:
     import cv2
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -205,12 +205,21 @@ def test_other_network_names_the_layer(tmp_path: Path) -> None:
 
 
 def test_layer_of_another_shape_is_named(tmp_path: Path) -> None:
-    """A layer with the right name but not the right shape is reported as that layer (missing ones come after)."""
+    """A layer with the right name but not the right shape is reported as that layer, before the missing ones."""
+    path = _tiny_ir(tmp_path, "conv1", out_channels=16)
+    with pytest.raises(CheckpointError) as err:
+        import_file(path)
+    message = str(err.value)
+    assert "\n" not in message and "layer conv1: weights (16, 3, 3, 3)" in message and "(32, 3, 3, 3)" in message
+
+
+def test_truncated_network_names_the_first_missing_layer(tmp_path: Path) -> None:
+    """conv1 alone, of the right shape: everything present fits, and the first absent layer is named."""
     from edgepose.models.importers.openvino_ir import map_intel_lwop, read_ir_convolutions
 
-    model = ov.Core().read_model(str(_tiny_ir(tmp_path, "conv1", out_channels=16)))
+    model = ov.Core().read_model(str(_tiny_ir(tmp_path, "conv1")))
     convs = read_ir_convolutions(model)
-    assert convs["conv1"].weight.shape == (16, 3, 3, 3) and convs["conv1"].activation == "relu"
+    assert convs["conv1"].weight.shape == (32, 3, 3, 3) and convs["conv1"].activation == "relu"
     with pytest.raises(ValueError, match="conv2_1/dw of lwop_mobilenet_intel is not in the IR"):
         map_intel_lwop(convs, model)
 

@@ -11,8 +11,9 @@ Two options exist for TensorFlow-trained MobileNetV1 weights (``edgepose import`
   the features of a TF-trained network by half a pixel per stride-2 layer and costs it accuracy. Stride-1 convs
   pad symmetrically under both conventions, so only the stride-2 convs change; the state-dict keys do not.
 - ``activation="relu6"``: TF's MobileNetV1 clips every activation at 6 and its BN-folded early layers reach far
-  above it (measured: with ReLU the imported features fall to cosine 0.86 of the file's after the second layer,
-  with ReLU6 they match). ``"relu"`` is LWOP's own choice.
+  above it (measured on 3 COCO photos: with ReLU the imported features fall to cosine 0.85-0.91 of the file's
+  after the second layer, with ReLU6 they stay >= 0.9998; benchmarks/results/mobilenet_v1_import_20261207.txt).
+  ``"relu"`` is LWOP's own choice.
 - ``dilated=False`` builds plain MobileNetV1 (conv4_2 at stride 2, no dilation; output stride 16): the network
   the published weights were trained as, used to check an import layer by layer. LWOP always uses the default.
 """

@@ -28,6 +28,8 @@ class ImportedWeights:
     state_dict: dict[str, torch.Tensor]
     source: str
     notes: list[str] = field(default_factory=list)
+    keypoints: str | None = None
+    """The keypoint set a top-down ``kind="model"`` predicts (``build_model(..., keypoints=...)``)."""
 
 
 def import_file(path: str | Path) -> ImportedWeights:

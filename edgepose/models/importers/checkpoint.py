@@ -33,7 +33,7 @@ def save_imported(weights: ImportedWeights, out_path: str | Path) -> Path:
     out_path = Path(out_path)
     state = {k: v.detach().cpu().contiguous() for k, v in weights.state_dict.items()}
     if weights.kind == "model":
-        model = build_model(weights.model_name, **dict(weights.overrides))
+        model = build_model(weights.model_name, keypoints=weights.keypoints, **dict(weights.overrides))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

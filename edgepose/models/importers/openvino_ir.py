@@ -292,10 +292,10 @@ def map_intel_lwop(convs: dict[str, IrConv], model: Any) -> dict[str, torch.Tens
     if unknown:
         raise ValueError(f"layer {unknown[0]} has no place in {MODEL_NAME} ({len(unknown)} such layers)")
     missing = [n for n in INTEL_LWOP_LAYERS if n not in convs]
-    if missing:
-        raise ValueError(f"layer {missing[0]} of {MODEL_NAME} is not in the IR ({len(missing)} missing)")
     paf_perm = paf_permutation()
-    for name, layer in INTEL_LWOP_LAYERS.items():
+    for name, layer in INTEL_LWOP_LAYERS.items():  # the layers present first: a misfit says more than a gap
+        if name in missing:
+            continue
         conv, module = convs[name], modules[layer.conv]
         weight = conv.weight
         if layer.fix == "input":
@@ -331,6 +331,8 @@ def map_intel_lwop(convs: dict[str, IrConv], model: Any) -> dict[str, torch.Tens
             state[f"{layer.bn}.running_var"] = torch.full((n,), 1.0 - float(bn.eps))  # type: ignore[arg-type]
             if f"{layer.conv}.bias" in state:  # refinement convs keep a bias before their BN (LWOP's layout)
                 state[f"{layer.conv}.bias"] = torch.zeros(n)
+    if missing:
+        raise ValueError(f"layer {missing[0]} of {MODEL_NAME} is not in the IR ({len(missing)} missing)")
     return state
 
 

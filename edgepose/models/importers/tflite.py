@@ -152,11 +152,12 @@ def _import_movenet(path: Path, convs: list[TFLiteConv]) -> ImportedWeights:
     from edgepose.models import build_model
 
     kept = [c for c in convs if not c.name.startswith(_SKIPPED_HEADS)]
-    overrides = {"num_keypoints": 17, "input_size": [192, 192], "padding": "same", "sigmoid": True}
+    overrides = {"input_size": [192, 192], "padding": "same", "sigmoid": True}
     model = build_model("mobilenetv2_fpn", keypoints="coco", **overrides)
     state = _assign(model.convs(), kept, _prefixes(model), path)
     return ImportedWeights(
         kind="model", model_name="mobilenetv2_fpn", overrides=overrides, state_dict=state, source=str(path),
+        keypoints="coco",
         notes=[f"MoveNet SinglePose: MobileNetV2 trunk, FPN and keypoint-heatmap head ({len(kept)} convs, COCO-17 "
                f"at 192x192); its centre, offset and regression heads ({len(convs) - len(kept)} convs) are left out"],
     )  # fmt: skip

@@ -24,8 +24,9 @@ What the receiving trunk gets, and why:
   is: no input-scaling module and no fine-tuning for the input convention (``fold_input=False`` keeps the
   file's RGB [-1, 1] weights instead).
 - **Activation.** The file's activations are ReLU6 (LWOP's are ReLU). Its BN-folded early layers reach far above
-  6, so the trunk must clip too: ``trunk_activation="relu6"`` (also in the returned overrides). Measured on a COCO
-  photo, conv5_5's features match the file's with cosine 0.9993 with ReLU6 and 0.92 with ReLU.
+  6, so the trunk must clip too: ``trunk_activation="relu6"`` (also in the returned overrides). Measured on 3
+  COCO photos, conv5_5's features match the file's with cosine 0.9990-0.9993 with ReLU6 and 0.91-0.96 with ReLU
+  (``benchmarks/mobilenet_v1_import_check.py``, raw output in benchmarks/results/mobilenet_v1_import_20261207.txt).
 
 So the checkpoint is used with ``model: {name: lwop_mobilenet, pretrained: CKPT, padding: same,
 trunk_activation: relu6}``; the Cpm and stages still start from random weights and need training.
