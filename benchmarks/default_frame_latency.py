@@ -12,9 +12,10 @@ Run it with a Python that has edgepose's runtime, ``mediapipe==0.10.21`` (legacy
 Each case processes one whole photo (the bundled photos in turn, read once) from BGR pixels to keypoints, the
 way a user calls it:
 
-- ``edgepose default``: ``PoseEstimator()`` -- the shipped model with the CLI's defaults (flip test + the model's
-  refinement passes), whole image as the box;
-- ``edgepose fast``: ``PoseEstimator(flip_test=False)`` -- the one-person fast mode (no flip test);
+- ``edgepose default``: what ``edgepose predict photo.jpg`` runs per photo -- the shipped people detector (INT8),
+  then the shipped top-down model with the flip test in each of its boxes (the whole image if it finds nobody);
+- ``edgepose fast``: ``PoseEstimator(flip_test=False, refine=0)`` -- the one-person fast mode: the whole image as
+  the box, one network call (``edgepose predict --detector none --no-flip-test --refine 0``);
 - ``mediapipe pose full``: ``mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)`` -- detector +
   landmarks on every photo, as for independent images;
 - ``movenet lightning``: the shared int8 ``.tflite`` through ``ai-edge-litert`` (letterboxed to 192x192) and its
@@ -43,11 +44,18 @@ MOVENET = REPO.parent / "shared" / "weights" / "movenet_single_pose_lightning_pt
 
 
 def edgepose_cases(threads: int) -> dict[str, Callable[[np.ndarray], object]]:
+    """``edgepose predict``'s default frame (built by the same functions as the CLI: the shipped detector's boxes,
+    the flip test, the refinement its boxes get) and the one-person fast mode (whole image, one network call)."""
+    from edgepose.cli.common import box_source, detector_refine
     from edgepose.runtime.estimator import PoseEstimator
+    from edgepose.runtime.pipeline import PosePipeline
 
-    default = PoseEstimator(threads=threads)
-    fast = PoseEstimator(flip_test=False, threads=threads)
-    return {"edgepose default": default, "edgepose fast": fast}
+    estimator = PoseEstimator(threads=threads)
+    boxes, kind = box_source(estimator, threads=threads)
+    default = PosePipeline(estimator, boxes, boxes=kind, fallback_whole_image=True,
+                           box_refine=detector_refine(kind, None))  # fmt: skip
+    fast = PoseEstimator(flip_test=False, refine=0, threads=threads)
+    return {"edgepose default": lambda bgr: default(bgr), "edgepose fast": fast}
 
 
 def mediapipe_case(threads: int) -> dict[str, Callable[[np.ndarray], object]]:

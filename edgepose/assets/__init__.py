@@ -33,6 +33,11 @@ def shipped_onnx() -> Path:
     return _existing(MODEL_DIR / "model.onnx", "model")
 
 
+def shipped_detector() -> Path:
+    """The embedded people detector (Intel's Lightweight OpenPose, INT8 ONNX): ``--detector default``."""
+    return _existing(MODEL_DIR / "detector.onnx", "people detector")
+
+
 def demo_photos() -> list[Path]:
     """The bundled demo photos, sorted by name."""
     photos = sorted(p for p in PHOTOS_DIR.glob("*.jpg"))

@@ -19,8 +19,19 @@ from typing import Any
 
 from edgepose.errors import ConfigError, EdgeposeError
 
-DETECTOR_HELP = ("person boxes for top-down models: 'hog' (OpenCV's people detector), or a bottom-up model: an "
-                 ".onnx file or a checkpoint")  # fmt: skip
+DETECTOR_HELP = ("person boxes for top-down models: 'default' (the shipped people detector, Intel's Lightweight "
+                 "OpenPose), 'none' (the whole image is one person's box), 'hog' (OpenCV's people detector), or a "
+                 "bottom-up model: an .onnx file or a checkpoint")  # fmt: skip
+
+
+def detector_refine(kind: str, refine: int | None) -> int | None:
+    """Refinement passes on the box source's boxes: the user's ``--refine`` if given, else none on a bottom-up
+    detector's tight boxes (:data:`edgepose.runtime.boxes.DETECTOR_REFINE`), else the model's default."""
+    from edgepose.runtime.boxes import DETECTOR_REFINE
+
+    if refine is not None:
+        return refine
+    return DETECTOR_REFINE if kind == "detector" else None
 
 
 def add_set_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str | None = None) -> None:
@@ -192,18 +203,20 @@ def box_source(
 ) -> tuple[Any, str]:
     """``(box source or None, its name)`` for ``--boxes`` / ``--detector`` (None: the whole image).
 
-    Bottom-up models find people themselves: either option with one is a one-line error."""
+    No ``--detector`` is the shipped people detector (:data:`edgepose.runtime.boxes.SHIPPED_DETECTOR`), ``none``
+    the whole image. Bottom-up models find people themselves: either option with one is a one-line error."""
     if estimator.task != "topdown":
         if boxes or detector:
             option = "--boxes" if boxes else "--detector"
             raise ConfigError(f"{option} applies to top-down models; {estimator.info.model_name} is bottom-up and "
                               f"finds people itself (drop {option})")  # fmt: skip
         return None, "model"
-    from edgepose.runtime.boxes import DetectionFile
+    from edgepose.runtime.boxes import NO_DETECTOR, SHIPPED_DETECTOR, DetectionFile
 
     if boxes:
         return DetectionFile(boxes, min_score=box_threshold), "detections"
-    if not detector:
+    detector = SHIPPED_DETECTOR if detector is None else detector
+    if detector.strip().lower() == NO_DETECTOR:
         return None, "image"
     source = resolve_detector(detector, box_threshold=box_threshold, threads=threads, device=device, height=height)
     return source, "hog" if detector.lower() == "hog" else "detector"

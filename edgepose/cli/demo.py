@@ -2,11 +2,12 @@
 
     edgepose demo                              # the bundled photos -> output/demo/
     edgepose demo --images my_photos/          # your own images (a file or a folder)
-    edgepose demo --detector hog               # person boxes from OpenCV's HOG detector instead of the whole image
+    edgepose demo --detector none              # the whole image as one person's box, no detector
+    edgepose demo --detector hog               # OpenCV's HOG people detector instead of the shipped one
 
-It runs the embedded default model (``edgepose/assets/model/model.onnx``: a small FLPN, LSP-14 keypoints, trained
-on LSPet's sports photos) with the torch-free runtime (ONNX Runtime + OpenCV), on the CC BY / CC BY-SA COCO
-photos bundled with the package (``edgepose/assets/photos/``, attribution in ``ATTRIBUTION.md`` there), and
+It runs the embedded default model (``edgepose/assets/model/``: MoveNet's MobileNetV2 network fine-tuned on
+LSPet for LSP-14 keypoints, with Intel's Lightweight OpenPose as its people detector; ``MODEL.md``) with the
+torch-free runtime (ONNX Runtime + OpenCV), on the CC BY / CC BY-SA COCO photos bundled with the package (``edgepose/assets/photos/``, attribution in ``ATTRIBUTION.md`` there), and
 writes into ``--out``:
 
 * ``<photo>_pose.jpg`` -- each photo with the skeleton drawn on it;
@@ -18,11 +19,11 @@ writes into ``--out``:
 Per photo it prints how many people it found; a pose whose every joint is below ``--threshold`` is said and
 drawn faintly (never a silent blank). An unreadable image in a folder is skipped and named (exit status 1).
 
-The model finds one person per box, and by default the box is the whole image (as in its training and in
-``edgepose pck``), so photos where one person dominates work best; ``--detector hog`` gives a box per upright
-person (the whole image, said, where it finds nobody); ``--detector MODEL`` takes the boxes of a bottom-up
-model (.onnx or checkpoint). The default path imports no torch, so the demo also runs in an
-``edgepose[runtime]``-only install.
+The top-down model finds one person per box; by default the boxes are the people the shipped detector finds
+(padded boxes of their joints), and a photo where it finds nobody falls back to the whole image (said).
+``--detector none`` uses the whole image (one person per photo, as ``edgepose pck`` does), ``--detector hog``
+OpenCV's people detector, ``--detector MODEL`` another bottom-up model (.onnx or checkpoint). The default path
+imports no torch, so the demo also runs in an ``edgepose[runtime]``-only install.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from edgepose.cli.common import (
     add_backend_argument,
     add_refine_argument,
     check_threads,
+    detector_refine,
     load_estimator,
     resolve_detector,
     use_backend,
@@ -59,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--onnx", metavar="MODEL.onnx", help="a top-down model exported by `edgepose export` "
                    "(default: the shipped model)")  # fmt: skip
-    p.add_argument("--detector", metavar="hog|MODEL", help=DETECTOR_HELP + " (default: the whole image is one "
-                   "person's box)")  # fmt: skip
+    p.add_argument("--detector", metavar="default|none|hog|MODEL", help=DETECTOR_HELP + " (default: 'default'; "
+                   "a photo where it finds nobody uses the whole image, and says so)")  # fmt: skip
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint score to draw (default 0.3)")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false",
                    help="skip the flip test (about twice as fast, slightly less accurate)")  # fmt: skip
@@ -119,19 +121,24 @@ def run(args: argparse.Namespace) -> int:
                                            refine=args.refine, announce=False)  # fmt: skip
     if estimator.task != "topdown":
         raise ConfigError(f"the demo runs top-down models; {estimator.info.model_name} is {estimator.task}", model_path)
-    detector = resolve_detector(args.detector, threads=args.threads) if args.detector else None
+    from edgepose.runtime.boxes import NO_DETECTOR, SHIPPED_DETECTOR
+
+    spec_text = (args.detector or SHIPPED_DETECTOR).strip()
+    detector = None if spec_text.lower() == NO_DETECTOR else resolve_detector(spec_text, threads=args.threads)
     # one warm-up call so the first photo's time is the model's, not ONNX Runtime's first-run allocations
     h, w = estimator.info.input_size
     estimator(np.zeros((max(h, 16), max(w, 16), 3), np.uint8))
     load_seconds = time.perf_counter() - t0
-    kind = None if detector is None else ("hog" if args.detector.lower() == "hog" else "detector")
-    pipeline = PosePipeline(estimator, detector, boxes=kind, fallback_whole_image=True, threshold=args.threshold)
+    kind = None if detector is None else ("hog" if spec_text.lower() == "hog" else "detector")
+    pipeline = PosePipeline(estimator, detector, boxes=kind, fallback_whole_image=True, threshold=args.threshold,
+                            box_refine=detector_refine(kind or "image", args.refine))  # fmt: skip
     output_dir(out, "--out")
     writer = ResultsWriter(pipeline, out / POSES_JSON, indent=1, model=model_path)
     spec = estimator.keypoint_spec
     print(f"model: {model_path} ({estimator.info.model_name}, {spec.num_keypoints} {spec.name.upper()} keypoints, "
           f"{h}x{w} input, loaded in {load_seconds:.2f} s)")  # fmt: skip
-    print(f"boxes: {args.detector or 'the whole image (one person per photo)'}; flip test "
+    what = {"default": "the shipped people detector", "none": "the whole image (one person per photo)"}
+    print(f"boxes: {what.get(spec_text.lower(), spec_text)}; flip test "
           f"{'on' if args.flip_test else 'off'}; joints drawn from score {args.threshold:g}")  # fmt: skip
 
     skipped = []

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         result = export_onnx(
             model, args.out, input_size=size, opset=args.opset, dynamic_batch=args.dynamic_batch, slim=args.slim,
             check=args.check, exporter=args.exporter, log=say,
-            codec=args.codec or (config_codec(config) if config else None),  # else the model's own metadata
+            # a training config names the top-down decoder; otherwise (bottom-up, imported) the model's own metadata
+            codec=args.codec or (config_codec(config) if config and model.task == "topdown" else None),
             deploy=args.deploy,
         )  # fmt: skip
     for w in caught:

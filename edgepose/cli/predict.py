@@ -48,6 +48,7 @@ from edgepose.cli.common import (
     add_refine_argument,
     add_set_argument,
     box_source,
+    detector_refine,
     load_estimator,
     say_shipped,
     use_backend,
@@ -73,7 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_set_argument(p, help="model option overrides: --set a=1 b=2 or --set a=1 --set b=2")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--boxes", metavar="DET.json", help="COCO detection results with person boxes")
-    boxes.add_argument("--detector", metavar="hog|MODEL", help=DETECTOR_HELP)
+    boxes.add_argument("--detector", metavar="default|none|hog|MODEL",
+                       help=DETECTOR_HELP + " (default: 'default' for top-down models)")
     p.add_argument("--box-threshold", type=float, default=0.3, help="minimum detector/box score (default 0.3)")
     p.add_argument("--nms-threshold", type=float, default=DEFAULT_NMS,
                    help=f"top-down OKS-NMS: drop a pose whose OKS with a better one exceeds this (default "
@@ -144,7 +146,8 @@ def build_pipeline(args: argparse.Namespace, is_stream: bool):
     smoother = PoseSmoother(fps=30.0) if args.smooth and is_stream else None
     if args.smooth and not is_stream:
         print("edgepose predict: warning: --smooth only applies to videos and cameras", file=sys.stderr)
-    return PosePipeline(estimator, boxes, boxes=kind, threshold=args.threshold, smoother=smoother), model
+    return PosePipeline(estimator, boxes, boxes=kind, threshold=args.threshold, smoother=smoother,
+                        box_refine=detector_refine(kind, args.refine)), model
 
 
 # ------------------------------------------------------------------------------------------------- run
@@ -152,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edgepose.runtime import open_source
-    from edgepose.runtime.boxes import describe_box_counts
     from edgepose.runtime.pipeline import Display, ResultsWriter, VideoOut, write_image
 
     check_options(args)
@@ -182,7 +184,6 @@ def run(args: argparse.Namespace) -> int:
                            every=args.flush_every, model=model, source=str(args.source))  # fmt: skip
 
     skipped: list[str] = []
-    nobody = faint = 0
     recent: deque[float] = deque(maxlen=30)  # the FPS overlay: mean over the last 30 frames
     t_start = time.perf_counter()
     progress = tqdm(source, total=len(source) or None, unit="frame" if is_stream else "img",
@@ -195,8 +196,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             writer.add(result)  # recorded before drawing: a window closed with q keeps this image's poses
             recent.append(result.seconds)
-            nobody += not result.persons
-            faint += len(result.faint)
             if not is_stream:
                 progress.write(result.line())
             if out_dir or display:
@@ -216,14 +215,21 @@ def run(args: argparse.Namespace) -> int:
             display.close()
         writer.flush()  # only when something new is to be said: an all-broken run keeps old files
 
+    return _report(args, pipeline, writer, json_path, out_dir, skipped, is_stream, time.perf_counter() - t_start)
+
+
+def _report(args, pipeline, writer, json_path, out_dir, skipped: list[str], is_stream: bool, wall: float) -> int:
+    """The closing lines: counts, what was written, timing, dropped boxes, skipped images; the exit status."""
+    from edgepose.runtime.boxes import describe_box_counts
+
     results = writer.results
     done, infer_s = len(results), sum(r.seconds for r in results)
-    wall = time.perf_counter() - t_start
     unit = "frames" if is_stream else "images"
     where = [str(p) for p in (out_dir if done else None, json_path if writer.written else None) if p]
     people = sum(len(r.persons) for r in results)
     said = f"{done} {unit}, {people} {'person' if people == 1 else 'people'}"
     print(said + (f"; wrote {', '.join(where)}" if where else ""))
+    nobody, faint = sum(not r.persons for r in results), sum(len(r.faint) for r in results)
     if is_stream and (nobody or faint):
         print(f"{nobody} {unit} with nobody found; {faint} poses with every joint below --threshold "
               f"{args.threshold:g} (drawn faintly)")  # fmt: skip

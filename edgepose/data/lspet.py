@@ -110,6 +110,11 @@ def resolve_lsp_root(root: str | Path) -> tuple[Path, Path]:
     root = require_dir(root, "LSP folder")
     mat, images = root / "joints.mat", root / "images"
     if not mat.is_file():
+        from edgepose.pathkind import path_kind
+
+        kind = path_kind(mat)  # a joints.mat that is a folder or a pipe is not "missing"
+        if kind is not None:
+            raise DataError(f"joints.mat must be a MATLAB file, but this is {kind}", mat)
         raise DataError("no joints.mat in this folder (an LSP folder holds joints.mat and images/)", root)
     if not images.is_dir():
         raise DataError("no images/ folder here (an LSP folder holds joints.mat and images/)", root)

@@ -393,7 +393,9 @@ def load_ghostnet_weights(
     return report
 
 
-def load_backbone_part(model: nn.Module, path: str | Path, *, strict: bool = False) -> LoadReport:
+def load_backbone_part(
+    model: nn.Module, path: str | Path, *, strict: bool = False, keypoint_rows: Mapping[int, int] | None = None
+) -> LoadReport:
     """Load the backbone part of a pose model from a pretraining checkpoint (``model.pretrained: PATH``).
 
     The file is a state dict of the backbone alone (keys without prefix, e.g. what ``edgepose pretrain`` saves as

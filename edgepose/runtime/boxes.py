@@ -173,7 +173,9 @@ class PoseBoxes:
             box = keypoint_box(kp, padding=self.padding)
             if box[2] > 1 and box[3] > 1:
                 boxes.append(box)
-                scores.append(person.score)
+                # the box's score is the mean confidence of the joints found, in [0, 1] like every box score
+                # (a PAF decoder's person score sums joints and limbs: ~300 for a clear person, not a probability)
+                scores.append(float(kp[kp[:, 2] > 0, 2].mean()))
         if not boxes:
             return _empty()
         return np.asarray(boxes, dtype=np.float64), np.asarray(scores, dtype=np.float64)
@@ -187,7 +189,17 @@ class WholeImage:
         return np.array([[0.0, 0.0, float(w), float(h)]]), np.ones(1)
 
 
-DETECTOR_SPECS = "'hog' (OpenCV's people detector) or a bottom-up model: an .onnx export or an edgepose checkpoint"
+DETECTOR_SPECS = ("'default' (the shipped people detector), 'hog' (OpenCV's people detector) or a bottom-up model: an "
+                  ".onnx export or an edgepose checkpoint")
+SHIPPED_DETECTOR = "default"
+"""The ``--detector`` name of the detector shipped with edgepose (``edgepose/assets/model/detector.onnx``): what
+``edgepose predict`` and ``edgepose demo`` box people with unless told otherwise (``--detector none``: the whole
+image)."""
+NO_DETECTOR = "none"
+DETECTOR_REFINE = 0
+"""Refinement passes on a bottom-up detector's boxes: none. Its boxes are the padded box of each person's joints,
+already tight; a second crop around the first pass's joints lost accuracy on everyday photos (COCO val mini,
+largest person: 0.550 without, 0.507 with one; benchmarks/coco_everyday_pck.py) and doubles the network calls."""
 
 
 def bad_detector(spec: str, why: str) -> ConfigError:
@@ -203,7 +215,8 @@ def detector_from_spec(
     threads: int | None = None,
     height: int | None = None,
 ) -> BoxSource:
-    """The box source a ``--detector`` value names, torch-free: ``"hog"`` (:class:`HogDetector`) or the path of a
+    """The box source a ``--detector`` value names, torch-free: ``"default"`` (the shipped detector, Intel's
+    Lightweight OpenPose in INT8), ``"hog"`` (:class:`HogDetector`) or the path of a
     bottom-up ``.onnx`` model (:class:`PoseBoxes`: each person it finds becomes its keypoints' box, padded by
     ``padding`` on every side; ``height`` is its inference height, default the model's).
 
@@ -218,6 +231,10 @@ def detector_from_spec(
         raise bad_detector(spec, f"empty; give {DETECTOR_SPECS}")
     if text.lower() == "hog":
         return HogDetector(min_score=min_score)
+    if text.lower() == SHIPPED_DETECTOR:
+        from edgepose.assets import shipped_detector
+
+        text = str(shipped_detector())
     path = Path(text)
     if not path.exists():
         raise bad_detector(spec, f"no such file, and not a detector name; give {DETECTOR_SPECS}")

@@ -203,13 +203,17 @@ class PoseEstimator:
         image_bgr: np.ndarray,
         boxes: np.ndarray | Sequence[Sequence[float]] | None = None,
         box_scores: Sequence[float] | None = None,
+        *,
+        refine: int | None = None,
     ) -> list[Person]:
+        """People in one BGR image; top-down models crop ``boxes`` (default: the whole image) and run ``refine``
+        passes (default: :attr:`refine`; a detector's tight boxes need none, a whole image one)."""
         check_person_image(check_image(image_bgr))
         if self.info.task == "topdown":
             if boxes is None:
                 h, w = image_bgr.shape[:2]
                 boxes = [[0.0, 0.0, float(w), float(h)]]
-            return self.predict_topdown(image_bgr, boxes, box_scores)
+            return self.predict_topdown(image_bgr, boxes, box_scores, refine=refine)
         return self.predict_bottomup(image_bgr)
 
     # --------------------------------------------------------------------------------------- top-down
@@ -261,7 +265,12 @@ class PoseEstimator:
         return self.predict_crops(*topdown_inputs(image_bgr, boxes, self.codec.input_size))
 
     def predict_topdown(
-        self, image_bgr: np.ndarray, boxes: np.ndarray | Sequence, box_scores: Sequence[float] | None = None
+        self,
+        image_bgr: np.ndarray,
+        boxes: np.ndarray | Sequence,
+        box_scores: Sequence[float] | None = None,
+        *,
+        refine: int | None = None,
     ) -> list[Person]:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64).reshape(-1)
@@ -272,7 +281,10 @@ class PoseEstimator:
             return []
         coords, maxvals = self._topdown_pass(image_bgr, boxes)
         crops = boxes
-        for _ in range(self.refine):
+        passes = self.refine if refine is None else int(refine)
+        if not 0 <= passes <= MAX_REFINE:
+            raise ConfigError(f"refine passes must be in 0..{MAX_REFINE}, got {passes}")
+        for _ in range(passes):
             crops = np.stack([self._refined_box(c, xy, conf, image_bgr.shape) for c, xy, conf in
                               zip(crops, coords, maxvals)])  # fmt: skip
             coords, maxvals = self._topdown_pass(image_bgr, crops)

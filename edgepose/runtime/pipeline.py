@@ -152,6 +152,9 @@ class PosePipeline:
             reporting nobody.
         threshold: joint score to draw a joint; poses with none at it are drawn faintly and said.
         smoother: an optional :class:`~edgepose.runtime.smoothing.PoseSmoother` (videos).
+        box_refine: refinement passes for the box source's boxes (``None``: the estimator's own); a detector's
+            boxes are tight, so the CLI runs none there (:data:`~edgepose.runtime.boxes.DETECTOR_REFINE`) and the
+            estimator's own passes on a whole-image box.
         draw_boxes: draw each person's box and score.
     """
 
@@ -165,6 +168,7 @@ class PosePipeline:
         threshold: float = DEFAULT_THRESHOLD,
         smoother: Any = None,
         draw_boxes: bool = True,
+        box_refine: int | None = None,
     ) -> None:
         if not np.isfinite(threshold) or threshold < 0:
             raise ConfigError(f"drawing threshold must be a finite number >= 0, got {threshold}")
@@ -178,6 +182,7 @@ class PosePipeline:
         self.threshold = float(threshold)
         self.smoother = smoother
         self.draw_boxes = draw_boxes
+        self.box_refine = box_refine
 
     # ------------------------------------------------------------------------------------ one image
     def __call__(
@@ -204,7 +209,9 @@ class PosePipeline:
                     note = f"{kind} found no person box"
                     if self.fallback_whole_image:
                         boxes, scores, kind, note = None, None, "image", f"{note}: the whole image used"
-            persons = self.estimator(image, boxes, scores) if boxes is None or len(boxes) else []
+            refine = self.box_refine if boxes is not None and kind != "given" else None
+            extra = {} if refine is None else {"refine": refine}
+            persons = self.estimator(image, boxes, scores, **extra) if boxes is None or len(boxes) else []
         if self.smoother is not None:
             persons = self.smoother(persons)
         seconds = time.perf_counter() - t0

@@ -18,6 +18,7 @@ import pytest
 
 import edgepose.assets as assets
 from edgepose.cli.main import main
+from edgepose.runtime.estimator import default_refine
 from edgepose.runtime.session import OnnxNetwork
 
 MAX_PHOTO_BYTES = 1_000_000  # all bundled photos together
@@ -45,7 +46,7 @@ def test_demo_on_the_bundled_photos_writes_drawings_and_json(tmp_path, info, cap
     payload = json.loads((out / "poses.json").read_text())
     assert payload["keypoint_set"] == info.keypoints and len(payload["keypoint_names"]) == info.num_keypoints
     assert payload["model"] == str(assets.shipped_onnx()) and payload["boxes"] == "image"
-    assert payload["flip_test"] is True and payload["refine"] == 1 and payload["threshold"] == 0.3
+    assert payload["flip_test"] is True and payload["refine"] == default_refine(info) and payload["threshold"] == 0.3
     assert [r["file"] for r in payload["images"]] == [p.name for p in photos]
     for photo, record in zip(photos, payload["images"]):
         image = cv2.imread(str(photo))

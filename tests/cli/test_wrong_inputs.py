@@ -79,6 +79,9 @@ def test_lsp_and_json_files_of_the_wrong_kind(odd_paths, tmp_path):
     (tmp_path / "lsp" / "joints.mat").mkdir(parents=True)
     with pytest.raises(DataError, match="joints.mat must be a MATLAB file, but this is a folder"):
         read_joints_mat(tmp_path / "lsp" / "joints.mat")
+    (tmp_path / "lsp" / "images").mkdir()
+    with pytest.raises(DataError, match="joints.mat: joints.mat must be a MATLAB file, but this is a folder"):
+        resolve_lsp_root(tmp_path / "lsp")  # what `pck --root` meets
 
 
 def test_calibration_sources_of_the_wrong_kind(odd_paths):
