@@ -7,8 +7,8 @@
 
 It runs the embedded default model (``edgepose/assets/model/``: MoveNet's MobileNetV2 network fine-tuned on
 LSPet for LSP-14 keypoints, with Intel's Lightweight OpenPose as its people detector; ``MODEL.md``) with the
-torch-free runtime (ONNX Runtime + OpenCV), on the CC BY / CC BY-SA COCO photos bundled with the package (``edgepose/assets/photos/``, attribution in ``ATTRIBUTION.md`` there), and
-writes into ``--out``:
+torch-free runtime (ONNX Runtime + OpenCV), on the CC BY / CC BY-SA COCO photos bundled with the package
+(``edgepose/assets/photos/``, attribution in ``ATTRIBUTION.md`` there), and writes into ``--out``:
 
 * ``<photo>_pose.jpg`` -- each photo with the skeleton drawn on it;
 * ``poses.json`` -- the results document of :mod:`edgepose.runtime.pipeline` (the schema ``edgepose predict``

@@ -8,13 +8,13 @@
 
 The model is one of ``--weights CKPT`` (rebuilds the checkpoint's model), ``--onnx MODEL.onnx`` (the torch-free
 runtime: this path never imports torch) or ``--model NAME`` (random weights: only for trying the pipeline);
-with none of them, the model shipped inside edgepose (a small top-down LSP-14 model, see
-``edgepose/assets/model/MODEL.md``) runs on the torch-free runtime. Bottom-up models need nothing else.
-Top-down models need person boxes: ``--boxes DET.json`` (COCO detection results; COCO file names such as
-``000000000785.jpg`` give the image id), ``--detector hog`` (OpenCV's people detector), ``--detector MODEL``
-(the padded keypoint boxes of a bottom-up model: a name, checkpoint or .onnx), or by default the whole image as
-one box. Boxes that cannot hold a person (NaN, inf, empty, outside the image) are dropped and counted; top-down
-poses go through OKS-NMS (``--nms-threshold``, 0.7), so overlapping boxes of one person draw one skeleton.
+with none of them, the shipped model (``edgepose/assets/model/MODEL.md``) runs torch-free. Bottom-up models need
+nothing else. Top-down models need person boxes: by default those of the shipped people detector (``--detector
+default``: Intel's Lightweight OpenPose, padded boxes of each person's joints), ``--detector none`` (the whole
+image as one box), ``--detector hog``, ``--detector MODEL`` (another bottom-up model: a checkpoint or .onnx) or
+``--boxes DET.json`` (COCO detection results). Boxes that cannot
+hold a person (NaN, inf, empty, outside the image) are dropped and counted; top-down poses go through OKS-NMS
+(``--nms-threshold``, 0.7), so overlapping boxes of one person draw one skeleton.
 
 Outputs: ``--out DIR`` gets each annotated image as soon as it is done (videos and cameras: ``DIR/<name>_pose.mp4``
 with an FPS overlay); ``--json FILE`` gets COCO keypoint results (``pycocotools`` ``loadRes`` reads them),
@@ -25,12 +25,11 @@ work is never lost, plus ``FILE`` with ``.meta.json`` naming its keypoint set, n
 reported and skipped (exit status 1 at the end); an unreadable single image, an empty video, a missing camera or
 a bad option is a one-line error.
 
-Per image it prints one line: how many people it found, or that it found nobody (``--detector hog`` finding no
-person box says so), and when a pose's every joint is below ``--threshold`` it says so and draws it faintly.
+Per image it prints one line: how many people it found, or that it found nobody, and when a pose's every joint
+is below ``--threshold`` it says so and draws it faintly.
 The per-image work is :class:`edgepose.runtime.pipeline.PosePipeline` (the same as ``edgepose demo``);
 ``RESULTS.meta.json`` is its results document (every image, every pose with its scores), ``RESULTS.json`` the
-COCO view of it. Both are written whole, and only once an image has been done: a run where every image fails
-leaves earlier files as they were.
+COCO view of it, both written whole once an image is done: a run where every image fails leaves them as they were.
 """
 
 from __future__ import annotations

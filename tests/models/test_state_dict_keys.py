@@ -16,7 +16,7 @@ import torch
 from edgepose.models import build_model
 
 SHIPPED = Path(__file__).resolve().parents[2] / "edgepose" / "assets" / "model" / "model.pt"
-SHIPPED_OVERRIDES = {
+FLPN_SMALL_OVERRIDES = {  # the small FLPN of configs/flpn_small_lspet_160x160.yaml (the previous default)
     "num_keypoints": 14,
     "input_size": [160, 160],
     "blocks": [1, 1, 1, 1],
@@ -31,7 +31,7 @@ PINNED = {
     "lpn50": ("lpn50", {}, (466, 2937833, "56537e4fc71a23f1")),
     "xfuse_ghostnet": ("xfuse_ghostnet", {}, (528, 8862825, "3946684d843c9fe8")),
     "lwop_mobilenet": ("lwop_mobilenet", {}, (250, 4109011, "89989135452c94b0")),
-    "shipped_flpn_small": ("flpn_sres50", SHIPPED_OVERRIDES, (208, 1193559, "84b8c56e0a32e12a")),
+    "flpn_small_lspet": ("flpn_sres50", FLPN_SMALL_OVERRIDES, (208, 1193559, "84b8c56e0a32e12a")),
 }
 
 
@@ -48,9 +48,14 @@ def test_state_dict_layout_is_pinned(case):
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped model not present")
 def test_shipped_model_loads_strictly():
+    """The shipped default (MoveNet-started mobilenetv2_fpn, LSP-14) rebuilds from its own name, overrides and
+    metadata and takes its float16 state dict with no key missing or left over."""
+    from edgepose.meta import ModelInfo
+
     checkpoint = torch.load(SHIPPED, map_location="cpu", weights_only=False)
-    assert checkpoint["model_name"] == "flpn_sres50"
-    assert checkpoint["model_overrides"] == SHIPPED_OVERRIDES
-    model = build_model(checkpoint["model_name"], **checkpoint["model_overrides"])
-    result = model.load_state_dict(checkpoint["model"], strict=True)
+    info = ModelInfo.from_dict(checkpoint["model_info"])
+    assert checkpoint["model_name"] == info.model_name == "mobilenetv2_fpn"
+    assert info.keypoints == "lsp" and tuple(info.input_size) == (192, 192)
+    model = build_model(checkpoint["model_name"], keypoints=info.keypoints, **checkpoint["model_overrides"])
+    result = model.load_state_dict({k: v.float() for k, v in checkpoint["model"].items()}, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
