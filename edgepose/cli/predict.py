@@ -145,8 +145,8 @@ def build_pipeline(args: argparse.Namespace, is_stream: bool):
     smoother = PoseSmoother(fps=30.0) if args.smooth and is_stream else None
     if args.smooth and not is_stream:
         print("edgepose predict: warning: --smooth only applies to videos and cameras", file=sys.stderr)
-    return PosePipeline(estimator, boxes, boxes=kind, threshold=args.threshold, smoother=smoother,
-                        box_refine=detector_refine(kind, args.refine)), model
+    return PosePipeline(estimator, boxes, boxes=kind, threshold=args.threshold, smoother=smoother, box_refine=
+                        detector_refine(kind, args.refine), fallback_whole_image=args.detector is None), model
 
 
 # ------------------------------------------------------------------------------------------------- run

@@ -263,7 +263,8 @@ class PosePipeline:
             "skeleton": [list(link) for link in est.draw_skeleton],
             "boxes": self.boxes,
             "flip_test": bool(est.flip_test) if self.topdown else bool(est.bottomup_flip),
-            "refine": int(est.refine) if self.topdown else 0,
+            "refine": int(est.refine) if self.topdown else 0,  # on whole-image boxes
+            "box_refine": None if self.box_refine is None or not self.topdown else int(self.box_refine),
             "threshold": self.threshold,
             "coco_offset": est.coco_offset,
             **extra,

@@ -34,12 +34,17 @@ def test_bench_model_returns_one_row_per_case_and_thread_count(tmp_path, monkeyp
 
     from edgepose.analysis import deploy_latency
 
+    from edgepose.meta import describe_network
+
     class Tiny(nn.Sequential):
         task, input_size, stride, num_keypoints, model_name = "topdown", (64, 48), 4, 17, "tiny"
+        input_normalization = "imagenet"
 
     def tiny(name: str) -> nn.Module:
         assert name == "tiny_topdown"
-        return Tiny(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 17, 3, 2, 1))
+        model = Tiny(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 17, 3, 2, 1))
+        model.model_info = describe_network(model, model_name="tiny_topdown", keypoints="coco", codec="msra")
+        return model
 
     monkeypatch.setattr("edgepose.models.build_model", tiny)
     rows = deploy_latency.bench_model("tiny_topdown", tmp_path, threads=(1,), warmup=0, runs=2, crowd=3)

@@ -71,13 +71,13 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     from edgepose.config import parse_overrides
     from edgepose.engine.checkpoint import save_checkpoint
-    from edgepose.models import build_model
+    from edgepose.models import build_model, checkpoint_fields
 
     overrides = parse_overrides(TINY)
     torch.manual_seed(0)
     model = build_model("flpn_sres50", **overrides)
     path = tmp_path_factory.mktemp("ssim_ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "flpn_sres50", "model_overrides": overrides})
+    save_checkpoint(path, checkpoint_fields(model))
     return path
 
 

@@ -45,7 +45,7 @@ def test_demo_on_the_bundled_photos_writes_drawings_and_json(tmp_path, info, cap
     assert len(photos) >= 3
     payload = json.loads((out / "poses.json").read_text())
     assert payload["keypoint_set"] == info.keypoints and len(payload["keypoint_names"]) == info.num_keypoints
-    assert payload["model"] == str(assets.shipped_onnx()) and payload["boxes"] == "image"
+    assert payload["model"] == str(assets.shipped_onnx()) and payload["boxes"] == "detector"  # the shipped one
     assert payload["flip_test"] is True and payload["refine"] == default_refine(info) and payload["threshold"] == 0.3
     assert [r["file"] for r in payload["images"]] == [p.name for p in photos]
     for photo, record in zip(photos, payload["images"]):
@@ -54,12 +54,14 @@ def test_demo_on_the_bundled_photos_writes_drawings_and_json(tmp_path, info, cap
         assert record["drawn"] == str(out / f"{photo.stem}_pose.jpg") and record["source"] == str(photo)
         assert drawn.shape == image.shape and (record["height"], record["width"]) == image.shape[:2]
         assert (_changed(drawn, image) > 60).sum() > 100, f"{photo.name}: nothing drawn"
-        assert len(record["people"]) == 1, "the whole image is one person's box"
+        assert len(record["people"]) == 1, "the shipped detector finds the one person of each bundled photo"
         person = record["people"][0]
         kp = np.array(person["keypoints"], dtype=float)
         assert kp.shape == (info.num_keypoints, 3) and np.isfinite(kp).all()
         assert person["joints_drawn"] == int((kp[:, 2] >= 0.3).sum())
-        assert person["box"] == [0.0, 0.0, float(image.shape[1]), float(image.shape[0])] and record["boxes"] == "image"
+        x, y, w, h = person["box"]  # the detector's padded box of the person, inside the photo's frame (+ padding)
+        assert record["boxes"] == "detector" and w > 32 and h > 32
+        assert -0.25 * w <= x and x + w <= image.shape[1] + 0.25 * w and y + h <= image.shape[0] + 0.25 * h
         assert record["seconds"] > 0
         line = re.search(rf"{re.escape(photo.name)}\s+\d+x\d+\s+1 person(.*?)\s+[\d.]+ ms", stdout)
         assert line, stdout

@@ -101,7 +101,7 @@ def test_a_pose_config_starts_from_the_pretrained_backbone(pretrained, make_lsp_
     own = state.model.state_dict()
     trunk = [k for k in own if k.startswith(TRUNK)]
     assert trunk and all(torch.equal(own[k], clf[k]) for k in trunk)
-    assert f"initial weights: {len(trunk)} of {len(own)} tensors" in said
-    assert "left at their initialisation: head (" in said and "not in the model: fc (2)" in said
+    assert f"initial weights: {out / 'best.pt'}: loaded {len(trunk)} of " in said
+    assert "missing from the file (head." in said and "in the file but not in the model (fc.weight, fc.bias)" in said
     result = trainer.train_one_epoch(state)  # and it trains from there
     assert result.steps == 1 and torch.isfinite(torch.tensor(result.means["loss"]))

@@ -219,7 +219,12 @@ def test_topdown_and_bottomup_validation_loops_draw_a_bar(coco_mini, tmp_path, c
         "data": {"train_ann": ann, "train_images": images, "val_ann": ann, "val_images": images, "max_images": 1},
         "train": {"batch_size": 4, "workers": 0},
     }))  # fmt: skip
+    from edgepose.meta import describe_network
+
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 17, 1), torch.nn.AvgPool2d(4)).eval()
+    model.task, model.stride, model.num_keypoints = "topdown", 4, 17  # a stand-in network with lpn50's metadata
+    model.input_size, model.input_normalization = tuple(task.data.input_size), "imagenet"
+    model.model_info = describe_network(model, model_name="lpn50", keypoints="coco", codec="msra")
     with show_progress(True):
         preds = task.predict_dataset(model, task.val_dataset(), device=torch.device("cpu"))
     assert preds and "validation" in capsys.readouterr().err
