@@ -33,7 +33,6 @@ def test_bench_model_returns_one_row_per_case_and_thread_count(tmp_path, monkeyp
     from torch import nn
 
     from edgepose.analysis import deploy_latency
-
     from edgepose.meta import describe_network
 
     class Tiny(nn.Sequential):
