@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+import torch
 
 from edgepose.models import MODEL_TABLE, build_model, get_constructor, model_options
 from edgepose.models.bottomup import LOSS_FAMILIES, BottomUpPafNet
@@ -19,7 +20,12 @@ from edgepose.models.xfuse import CrossFusionNet
 def test_every_constructor_is_a_variant_of_a_model_class(name):
     constructor = get_constructor(name)
     cls = inspect.signature(constructor).return_annotation
-    assert isinstance(cls, type) and issubclass(cls, TopDownHeatmapNet | BottomUpPafNet), name
+    assert isinstance(cls, type) and issubclass(cls, torch.nn.Module), name
+    # a pose network: the table-driven trunks, the bottom-up family, or another family (MobileNetV2 trunks for
+    # published weights) that declares what every pose model states
+    assert issubclass(cls, TopDownHeatmapNet | BottomUpPafNet) or (
+        cls.task in ("topdown", "bottomup") and getattr(cls, "input_normalization", None)
+    ), name
     options = model_options(name)
     class_options = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
     assert options.items() <= class_options.items()  # the class's keywords, minus the fixed ones
