@@ -189,7 +189,9 @@ def analyze(args: argparse.Namespace) -> dict[str, Any]:
         _load_weights(model, args.weights)
     # what the printed title says the features come from: --weights, else a checkpoint MODEL's own weights
     weights_source = args.weights or (args.model if args.model.endswith((".pt", ".pth")) else None)
-    device = _torch_device(args.device)
+    from edgepose.engine.predict import torch_device
+
+    device = torch_device(args.device)
     model.to(device)
     size = tuple(args.input_size) if args.input_size else cfg_size or tuple(getattr(model, "input_size", (256, 192)))
     layer_names = [x for x in (args.layers or "").split(",") if x] or None
@@ -363,18 +365,3 @@ def run_finetune_command(args: argparse.Namespace) -> int:
     metrics = train_experiment(load_experiment(out / "finetune.yaml"), out_dir=out / "run", progress=not args.quiet)
     print(f"fine-tuned: {json.dumps({k: round(v, 4) for k, v in metrics.items()})} ({out / 'run'})")
     return 0
-
-
-def _torch_device(spec: str):
-    """``--device`` as a torch device; CUDA where PyTorch sees none is a one-line error, not torch's assertion."""
-    import torch
-
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, ValueError):
-        raise EdgeposeError(f"--device {spec!r} is not a PyTorch device (cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeposeError(f"--device {spec}: PyTorch sees no CUDA GPU here; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise EdgeposeError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return device

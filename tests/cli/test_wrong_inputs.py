@@ -184,7 +184,7 @@ def test_pretrain_validation_classes_must_be_training_classes(tmp_path):
 
 def test_ssim_device_and_layers_errors(monkeypatch):
     from edgepose.analysis.ssim import resolve_layers
-    from edgepose.cli.ssim import _torch_device
+    from edgepose.engine.predict import torch_device as _torch_device  # what `ssim --device` uses
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(EdgeposeError, match="--device cuda: PyTorch sees no CUDA GPU here; use --device cpu"):
