@@ -6,7 +6,7 @@ Run it with a Python that has edgepose's runtime, ``mediapipe==0.10.21`` (legacy
 ``ai-edge-litert``. MediaPipe pins numpy < 2, so it lives in its own environment:
 
     python3 -m venv /tmp/mpvenv && /tmp/mpvenv/bin/pip install mediapipe==0.10.21 ai-edge-litert onnxruntime \
-        pyyaml scipy tqdm "numpy<2" && /tmp/mpvenv/bin/pip install --no-deps -e .
+        openvino pyyaml scipy tqdm "numpy<2" && /tmp/mpvenv/bin/pip install --no-deps -e .
     /tmp/mpvenv/bin/python benchmarks/default_frame_latency.py
 
 Each case processes one whole photo (the bundled photos in turn, read once) from BGR pixels to keypoints, the
@@ -14,8 +14,9 @@ way a user calls it:
 
 - ``edgepose default``: what ``edgepose predict photo.jpg`` runs per photo -- the shipped people detector (INT8),
   then the shipped top-down model with the flip test in each of its boxes (the whole image if it finds nobody);
-- ``edgepose fast``: ``PoseEstimator(flip_test=False, refine=0)`` -- the one-person fast mode: the whole image as
-  the box, one network call (``edgepose predict --detector none --no-flip-test --refine 0``);
+- ``edgepose fast``: ``PoseEstimator.fast()`` -- the one-person fast mode (``edgepose predict --fast``): the whole
+  image as the box, one network call of the shipped model's INT8 file, on the back-end ``auto`` measures fastest
+  (OpenVINO when installed: ``pip install openvino`` in the environment below too);
 - ``mediapipe pose full``: ``mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)`` -- detector +
   landmarks on every photo, as for independent images;
 - ``movenet lightning``: the shared int8 ``.tflite`` through ``ai-edge-litert`` (letterboxed to 192x192) and its
@@ -41,6 +42,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 MOVENET = REPO.parent / "shared" / "weights" / "movenet_single_pose_lightning_ptq.tflite"
+BACKENDS: dict[str, str] = {}  # case -> the back-end and file `auto` chose for it
 
 
 def edgepose_cases(threads: int) -> dict[str, Callable[[np.ndarray], object]]:
@@ -54,7 +56,9 @@ def edgepose_cases(threads: int) -> dict[str, Callable[[np.ndarray], object]]:
     boxes, kind = box_source(estimator, threads=threads)
     default = PosePipeline(estimator, boxes, boxes=kind, fallback_whole_image=True,
                            box_refine=detector_refine(kind, None))  # fmt: skip
-    fast = PoseEstimator(flip_test=False, refine=0, threads=threads)
+    fast = PoseEstimator.fast(threads=threads)
+    for name, est in (("default", estimator), ("fast", fast)):
+        BACKENDS[f"edgepose {name}"] = f"{est.network.backend} on {est.network.model_path.name}"
     return {"edgepose default": lambda bgr: default(bgr), "edgepose fast": fast}
 
 
@@ -145,11 +149,12 @@ def main() -> int:
     if base:
         ratios["fast / movenet"] = round(rows["edgepose fast"]["median_ms"] / base, 3)
     record = {"rows": rows, "ratios": ratios, "rounds": args.rounds, "threads": args.threads,
-              "load": [round(load_before, 2), round(load_after, 2)], "machine": machine_summary(),
+              "load": [round(load_before, 2), round(load_after, 2)], "machine": machine_summary(), "backends": BACKENDS,
               "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)}  # fmt: skip
     print(json.dumps(record, indent=1))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    from edgepose.io import atomic_write_text
+
+    atomic_write_text(Path(args.out), json.dumps(record, indent=1) + "\n")
     return 0
 
 

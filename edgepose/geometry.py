@@ -187,11 +187,31 @@ def flip_image(image: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------- normalisation
-def normalize_image(crop_rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB -> ``(3, H, W)`` float32, ``(x/255 - mean) / std`` with ImageNet RGB statistics."""
-    x = np.asarray(crop_rgb, dtype=np.float32) / 255.0
-    x = (x - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+# uint8 value -> normalised float32, one row per RGB channel: the formula below evaluated once per value with the
+# same float32 operations, so a lookup gives identical bits about 5x faster than the arithmetic on every pixel
+_NORMALIZE_LUT = (np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0) - IMAGENET_MEAN[:, None]) / (
+    IMAGENET_STD[:, None]
+)
+
+
+def normalize_image(crop_rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W, 3)`` RGB -> ``(3, H, W)`` float32, ``(x/255 - mean) / std`` with ImageNet RGB statistics.
+
+    uint8 crops (what every pipeline gives) go through a per-channel lookup table, written into ``out`` when
+    given (a slot of the caller's batch: no extra copy); other dtypes through the arithmetic."""
+    crop = np.asarray(crop_rgb)
+    if crop.dtype != np.uint8:
+        x = (crop.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        x = np.ascontiguousarray(x.transpose(2, 0, 1))
+        if out is None:
+            return x
+        out[...] = x
+        return out
+    if out is None:
+        out = np.empty((3, *crop.shape[:2]), dtype=np.float32)
+    for c in range(3):
+        np.take(_NORMALIZE_LUT[c], crop[..., c], out=out[c])
+    return out
 
 
 def denormalize_image(chw: np.ndarray) -> np.ndarray:

@@ -10,8 +10,11 @@ The result gets the permissions a plain ``open(path, "w")`` would give it (``0o6
 ``tempfile.mkstemp``'s private 0600: configs, logs and models stay readable like the plots beside them.
 
 Users: configs (:func:`edgepose.config.save_yaml`), logs and JSON results (:func:`atomic_write_text`),
-checkpoints (:func:`atomic_write` with ``fsync``), ONNX files and quantised models (:func:`atomic_path`, for
-writers that need a file name), the runtime's back-end cache. Floor module: standard library only.
+checkpoints and stores (:func:`atomic_write`, checkpoints with ``fsync``), images (:func:`atomic_write_image`:
+encoded in memory, then written like any bytes), ONNX files, plots and quantised models (:func:`atomic_path`, for
+writers that need a file name), videos (:class:`PendingPath`, filled frame by frame), the runtime's back-end
+cache. ``tests/test_one_writer.py`` fails when a module writes a file any other way. Floor module: standard
+library only (OpenCV is imported by the image writer alone, when called).
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "PendingPath",
     "atomic_path",
     "atomic_write",
     "atomic_write_bytes",
+    "atomic_write_image",
     "atomic_write_text",
     "current_umask",
     "new_file_mode",
@@ -73,19 +78,40 @@ def temp_file_beside(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
 
 
+class PendingPath:
+    """A temporary name beside ``path`` for a writer that fills a file by name over time (OpenCV's video writer,
+    frame by frame, across calls): :meth:`commit` moves it into place, :meth:`discard` removes it.
+
+    :func:`atomic_path` is the same for a writer that finishes inside one ``with`` block.
+    """
+
+    def __init__(self, path: str | Path, suffix: str = ".tmp") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temp_file_beside(self.path, suffix)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self) -> Path:
+        """Move the finished temporary into place (``os.replace``: atomic); returns the target."""
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the temporary; the target is left as it was."""
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file name beside ``path`` for a writer that wants a name (``onnx.save``); moved into place
     when the block ends without an error, removed otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(path, suffix)
-    os.close(fd)
+    pending = PendingPath(path, suffix)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        yield pending.tmp
+        pending.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        pending.discard()
         raise
 
 
@@ -111,3 +137,22 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_write_image(path: str | Path, image: Any, params: Sequence[int] = (), *, ext: str | None = None) -> Path:
+    """Encode ``image`` (an array ``cv2.imwrite`` takes) as ``ext`` (``".jpg"``, ``".png"``; ``path``'s suffix when
+    None) with ``cv2.imencode`` and ``params`` (``cv2.IMWRITE_*`` pairs), then write the bytes atomically.
+
+    ``cv2.imwrite`` writes in place (a crash leaves half an image) and answers a failure with ``False`` alone;
+    here a format OpenCV cannot write raises ValueError naming it, and a failed write raises its OSError.
+    """
+    import cv2  # only the callers that write images pay for OpenCV
+
+    ext = ext if ext is not None else Path(path).suffix
+    try:
+        ok, buf = cv2.imencode(ext, image, list(params))
+    except cv2.error:  # an unknown format, an empty image: OpenCV's own message is a C++ trace
+        ok = False
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode the image as {ext!r}")
+    return atomic_write_bytes(path, buf.tobytes())

@@ -155,6 +155,22 @@ def _private_backend_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(autouse=True)
+def _keep_signal_stack() -> Iterator[None]:
+    """Each test leaves the main thread's alternate signal stack as it found it.
+
+    Tests that use OpenVINO directly (``ov.Core().compile_model``) load its CPU plugin outside the package's own
+    guard; the plugin swaps in an alternate signal stack that it unmaps when it is unloaded, and two plugins
+    unloaded in loading order leave the thread on unmapped memory. The session then died of SIGSEGV at the next
+    Python signal handler -- the SIGCHLD of a DataLoader worker or subprocess, tests later
+    (edgepose/runtime/signal_stack.py says how; benchmarks/results/segfault_2026-12-07.txt shows it).
+    """
+    from edgepose.runtime.signal_stack import keep_signal_stack
+
+    with keep_signal_stack():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _small_torch() -> None:
     """Few threads and a fixed seed: CI has 2 cores and every test must be reproducible."""
     try:

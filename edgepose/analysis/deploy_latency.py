@@ -231,6 +231,11 @@ def bench_deploy(
     return {"rows": rows, "machine": machine, "warmup": warmup, "runs": runs}
 
 
+def deploy_json(result: dict[str, Any]) -> dict[str, Any]:
+    """:func:`bench_deploy`'s result with its rows as plain dicts, ready for ``json.dumps(..., default=str)``."""
+    return {**result, "rows": [r.to_dict() for r in result["rows"]]}
+
+
 def format_deploy_table(result: dict[str, Any], markdown: bool = False) -> str:
     """Network ms per back-end, the speed-ups over torch eager, pre/post ms and the post share of the ONNX
     Runtime total, and each model's total relative to its family's baseline (same case, threads, back-end)."""

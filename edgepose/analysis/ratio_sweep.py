@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepose.config import atomic_write_text
 from edgepose.errors import ConfigError
+from edgepose.io import atomic_write_text
 
 RATIO_CHOICES = (2, 4, 8, 16)
 FULL_GRID: tuple[tuple[int, int], ...] = tuple((a, b) for a in RATIO_CHOICES for b in RATIO_CHOICES)
@@ -86,6 +86,23 @@ def _finished_metrics(run_dir: Path) -> dict[str, float] | None:
     return dict(final) if isinstance(final, dict) and final else None
 
 
+def default_out_dir(cfg: Any) -> Path:
+    """Where a sweep of experiment ``cfg`` goes unless told: ``output/ssim_sweep/<experiment name>``."""
+    return Path("output") / "ssim_sweep" / (cfg.name or "sweep")
+
+
+def synth_overrides(folder: str | Path, images: int, seed: int = 0, progress: bool = True) -> list[str]:
+    """Generate (or reuse) a synthetic dataset of ``images`` in ``folder``; the ``--set`` items that point an
+    experiment's ``data.*`` at it (train and val share its image folder)."""
+    from edgepose.data.synthetic import SynthConfig, ensure_dataset
+
+    info = ensure_dataset(folder, SynthConfig(images=images, seed=seed, val_fraction=0.2), progress=progress)
+    return [
+        f"data.train_ann={info['annotations']['train']}", f"data.train_images={info['image_dir']}",
+        f"data.val_ann={info['annotations']['val']}", f"data.val_images={info['image_dir']}",
+    ]  # fmt: skip
+
+
 def run_sweep(
     config: str | Path | Any,
     grid: Sequence[tuple[int, int]] | None = None,
@@ -114,7 +131,7 @@ def run_sweep(
     if not base.model.name.startswith("flpn"):
         raise ConfigError(f"the ratio sweep needs an FLPN model (model.name), got {base.model.name!r}")
     grid = list(grid) if grid else list(FULL_GRID)
-    out = Path(out_dir) if out_dir is not None else Path("output") / "ssim_sweep" / (base.name or "sweep")
+    out = Path(out_dir) if out_dir is not None else default_out_dir(base)
     out.mkdir(parents=True, exist_ok=True)
     if train_fn is None:
         from edgepose.engine.trainer import train_experiment
@@ -196,6 +213,29 @@ def _write_tables(rows: Sequence[Mapping[str, Any]], out: Path, cfg: Any) -> Non
     title = f"Ratio sweep: {cfg.model.name} on {cfg.dataset_name} ({cfg.name})"
     atomic_write_text(out / "sweep.md", rows_to_markdown(rows, title))
     atomic_write_text(out / "sweep.json", json.dumps(list(rows), indent=2, default=str))
+
+
+def sweep_with_plot(cfg: Any, grid: Sequence[tuple[int, int]], out: Path, *, progress: bool = True,
+                    retrain: bool = False, warn: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+    """:func:`run_sweep` into ``out``, then the AP-vs-MACs plot beside its tables: ``{"out", "rows", "plot"}``
+    (paths as strings, ``plot`` None when it could not be drawn). A plot that fails is reported through ``warn``
+    and does not lose the finished sweep."""
+    rows = run_sweep(cfg, grid, out, progress=progress, retrain=retrain)
+    plot = None
+    try:
+        from edgepose.vis.ssim_plots import plot_sweep
+
+        plot = plot_sweep(rows, out / "sweep_ap_vs_macs.png")
+    except Exception as exc:  # plotting must not lose a finished sweep
+        warn(f"warning: could not draw the sweep plot ({type(exc).__name__}: {exc})")
+    return {"out": str(out), "rows": rows, "plot": str(plot) if plot else None}
+
+
+def format_sweep(result: Mapping[str, Any]) -> str:
+    """The sweep's Markdown table (as written to ``sweep.md``) and a line naming the files written."""
+    out = Path(result["out"])
+    wrote = f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}" + (f", {result['plot']}" if result["plot"] else "")
+    return (out / "sweep.md").read_text(encoding="utf-8") + "\n" + wrote
 
 
 def read_sweep(path: str | Path) -> list[dict[str, Any]]:

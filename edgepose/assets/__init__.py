@@ -1,9 +1,10 @@
 """Files shipped inside the package: the embedded default model and a few CC BY demo photos.
 
 * ``model/`` -- the default top-down model (LSP-14 keypoints): ``model.onnx`` for the torch-free runtime,
-  ``model.pt`` (a half-precision state dict plus its config) for PyTorch, and ``MODEL.md`` saying what it is,
-  how it was trained (on LSPet, whose images are for research use only: none of them is shipped) and the exact
-  command that reproduces it, with its training log and curves beside it.
+  ``model.pt`` (a half-precision state dict plus its config) for PyTorch, ``fast.int8.onnx`` (its INT8
+  quantisation, the fast mode's network), ``detector.onnx`` (the people detector), and ``MODEL.md`` saying
+  what it is, how it was trained (on LSPet, whose images are for research use only: none of them is shipped)
+  and the exact command that reproduces it, with its training log and curves beside it.
 * ``photos/`` -- a few real photos whose licence allows redistribution, with their attribution
   (``photos/ATTRIBUTION.md``), for ``edgepose demo``.
 
@@ -31,6 +32,11 @@ def _existing(path: Path, what: str) -> Path:
 def shipped_onnx() -> Path:
     """The embedded default model as ONNX (torch-free runtime)."""
     return _existing(MODEL_DIR / "model.onnx", "model")
+
+
+def shipped_fast_onnx() -> Path:
+    """The default model quantised to INT8 (``tools/ship_fast_model.py``): the fast mode's network."""
+    return _existing(MODEL_DIR / "fast.int8.onnx", "fast-mode model")
 
 
 def shipped_detector() -> Path:

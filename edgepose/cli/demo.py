@@ -3,6 +3,7 @@
     edgepose demo                              # the bundled photos -> output/demo/
     edgepose demo --images my_photos/          # your own images (a file or a folder)
     edgepose demo --detector none              # the whole image as one person's box, no detector
+    edgepose demo --fast                       # one-person fast mode: whole image, one INT8 network call
     edgepose demo --detector hog               # OpenCV's HOG people detector instead of the shipped one
 
 It runs the embedded default model (``edgepose/assets/model/``: MoveNet's MobileNetV2 network fine-tuned on
@@ -44,6 +45,7 @@ from edgepose.cli.common import (
     resolve_detector,
     use_backend,
 )
+from edgepose.cli.fast import add_fast_argument, apply_fast
 from edgepose.errors import ConfigError, DataError
 
 DEFAULT_OUT = "output/demo"
@@ -68,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the flip test (about twice as fast, slightly less accurate)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: one per core)")
     add_refine_argument(p)
+    add_fast_argument(p)
     add_backend_argument(p)
     p.set_defaults(func=run)
 
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgepose.runtime.pipeline import PosePipeline, ResultsWriter, write_image
 
+    apply_fast(args)
     check_threads(args.threads)
     check_float(args.threshold, "--threshold", minimum=0.0)
     use_backend(args)

@@ -44,6 +44,7 @@ from edgepose.cli.common import (
     use_backend,
 )
 from edgepose.cli.common import load_estimator as load_model_estimator
+from edgepose.cli.fast import add_fast_argument, apply_fast
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 
 BOXES = ("image", "joints")
@@ -69,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="skip the flip test")
     add_refine_argument(p)
+    add_fast_argument(p)
     add_backend_argument(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     p.set_defaults(func=run)
@@ -186,7 +188,9 @@ def _json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from edgepose.data.lspet import load_lsp, resolve_lsp_root
     from edgepose.evaluation.pck import format_pck
+    from edgepose.runtime.boxes import NO_DETECTOR
 
+    apply_fast(args)
     use_backend(args)
     check_threads(args.threads)
     joints_mat, images = resolve_lsp_root(args.root)
@@ -197,7 +201,9 @@ def run(args: argparse.Namespace) -> int:
         args.weights, args.onnx, threads=args.threads, flip_test=args.flip_test, refine=args.refine
     )
     check_lsp_model(estimator, source)
-    detector = resolve_detector(args.detector, threads=args.threads) if args.detector else None
+    detector = None
+    if args.detector and args.detector.strip().lower() != NO_DETECTOR:  # "none": the --box, as without the flag
+        detector = resolve_detector(args.detector, threads=args.threads)
     pred = predict_people(estimator, people, box=args.box, progress=args.progress, detector=detector)
     metrics = score_people(pred, people)
     numbers = [p.number for p in people]

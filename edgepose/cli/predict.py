@@ -1,20 +1,20 @@
 """`edgepose predict`: poses on an image, a folder, a video file or a camera, drawn and/or written as COCO JSON.
 
     edgepose predict photo.jpg                                  # the shipped model, results in predictions/
+    edgepose predict photo.jpg --fast                           # one person, one network call (fast mode)
     edgepose predict photo.jpg --weights runs/xfuse/best.pt --out out/
     edgepose predict images/ --onnx flpn_sres50.onnx --boxes detections.json --json results.json
     edgepose predict clip.mp4 --onnx xfuse_ghostnet.onnx --smooth --out out/
     edgepose predict 0 --weights flpn.pt --detector xfuse.onnx --show      # camera 0, in a window
 
-The model is one of ``--weights CKPT`` (rebuilds the checkpoint's model), ``--onnx MODEL.onnx`` (the torch-free
-runtime: this path never imports torch) or ``--model NAME`` (random weights: only for trying the pipeline);
-with none of them, the shipped model (``edgepose/assets/model/MODEL.md``) runs torch-free. Bottom-up models need
-nothing else. Top-down models need person boxes: by default those of the shipped people detector (``--detector
-default``: Intel's Lightweight OpenPose, padded boxes of each person's joints), ``--detector none`` (the whole
-image as one box), ``--detector hog``, ``--detector MODEL`` (another bottom-up model: a checkpoint or .onnx) or
-``--boxes DET.json`` (COCO detection results). Boxes that cannot
-hold a person (NaN, inf, empty, outside the image) are dropped and counted; top-down poses go through OKS-NMS
-(``--nms-threshold``, 0.7), so overlapping boxes of one person draw one skeleton.
+The model is one of ``--weights CKPT`` (rebuilds the checkpoint's model), ``--onnx MODEL.onnx`` (torch-free) or
+``--model NAME`` (random weights: only for trying the pipeline); with none, the shipped model (``MODEL.md``).
+Top-down models need person boxes: by default those of the shipped people detector (``--detector default``:
+Intel's Lightweight OpenPose, padded boxes of each person's joints), ``--detector none`` (the whole image as one
+box), ``--detector hog``, ``--detector MODEL`` (another bottom-up model: a checkpoint or .onnx) or ``--boxes
+DET.json`` (COCO detection results); ``--fast`` is the one-person fast mode (:mod:`edgepose.cli.fast`). Boxes that
+cannot hold a person (NaN, inf, empty, outside the image) are dropped and counted; top-down poses go through
+OKS-NMS (``--nms-threshold``, 0.7), so overlapping boxes of one person draw one skeleton.
 
 Outputs: ``--out DIR`` gets each annotated image as soon as it is done (videos and cameras: ``DIR/<name>_pose.mp4``
 with an FPS overlay); ``--json FILE`` gets COCO keypoint results (``pycocotools`` ``loadRes`` reads them),
@@ -26,10 +26,10 @@ reported and skipped (exit status 1 at the end); an unreadable single image, an 
 a bad option is a one-line error.
 
 Per image it prints one line: how many people it found, or that it found nobody, and when a pose's every joint
-is below ``--threshold`` it says so and draws it faintly.
-The per-image work is :class:`edgepose.runtime.pipeline.PosePipeline` (the same as ``edgepose demo``);
-``RESULTS.meta.json`` is its results document (every image, every pose with its scores), ``RESULTS.json`` the
-COCO view of it, both written whole once an image is done: a run where every image fails leaves them as they were.
+is below ``--threshold`` it says so and draws it faintly. The per-image work is
+:class:`edgepose.runtime.pipeline.PosePipeline` (as in ``edgepose demo``); ``RESULTS.meta.json`` is its results
+document (every image, every pose with its scores), ``RESULTS.json`` the COCO view of it, both written whole once
+an image is done: a run where every image fails leaves them as they were.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from edgepose.cli.common import (
     say_shipped,
     use_backend,
 )
+from edgepose.cli.fast import add_fast_argument, apply_fast
 from edgepose.errors import ConfigError
 
 DEFAULT_OUTPUT = Path("predictions")
@@ -87,6 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.3, help="keypoint confidence to draw (default 0.3)")
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false", help="top-down: skip the flip test")
     add_refine_argument(p)
+    add_fast_argument(p)
     add_backend_argument(p)
     p.add_argument("--height", type=int, default=None, help="bottom-up inference height (default: the model's, 368)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the network")
@@ -98,7 +100,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# ----------------------------------------------------------------------------------------------- checks
 def check_options(args: argparse.Namespace) -> None:
     """Every numeric option in range before a file is opened or a model built (one line naming the option)."""
     check_int(args.threads, "--threads")
@@ -121,10 +122,9 @@ def meta_path(json_path: Path) -> Path:
 
 def _default_stem(source: str) -> str:
     text = source.rstrip("/\\")
+    from edgepose.runtime.sources import URL
     if text.isdigit() and not Path(text).exists():
         return f"camera{text}"
-    from edgepose.runtime.sources import URL
-
     return "stream" if URL.match(text) else (Path(text).stem or "results")
 
 
@@ -149,13 +149,13 @@ def build_pipeline(args: argparse.Namespace, is_stream: bool):
                         detector_refine(kind, args.refine), fallback_whole_image=args.detector is None), model
 
 
-# ------------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edgepose.runtime import open_source
     from edgepose.runtime.pipeline import Display, ResultsWriter, VideoOut, write_image
 
+    apply_fast(args)
     check_options(args)
     use_backend(args)
     out_dir = output_dir(args.out, "--out", create=False) if args.out else None

@@ -37,6 +37,7 @@ import numpy as np
 
 from edgepose.data.topdown import LSP_BOXES, PersonRecord
 from edgepose.errors import ConfigError, DataError
+from edgepose.io import atomic_write
 
 STORE_VERSION = 1
 FORMATS = {
@@ -120,16 +121,12 @@ def build_store(
         "rec_scale": np.stack([np.asarray(r.scale, dtype=np.float64) for r in records]),
         "rec_joints": np.stack([np.asarray(r.joints, dtype=np.float64) for r in records]),
         "rec_score": np.array([r.score for r in records], dtype=np.float64),
-        "rec_head_size": np.array([r.head_size for r in records], dtype=np.float64),
+        "rec_norm_length": np.array([r.norm_length for r in records], dtype=np.float64),
         "rec_box": np.array([box_code[r.box] for r in records], dtype=np.int8),
         "meta": np.array(json.dumps(meta)),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)  # the records (float64, each image's joints per box kind) shrink ~10x
-    os.replace(tmp, path)
-    return path
+    # the records (float64, each image's joints per box kind) shrink ~10x compressed
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 @dataclass
@@ -151,12 +148,13 @@ class StoreIndex:
         """The stored records as :class:`PersonRecord` (image paths are the stored file names, never read)."""
         a = self.arrays
         names = [Path(str(n)) for n in a["names"]]
+        norm = a["rec_norm_length"] if "rec_norm_length" in a else a["rec_head_size"]  # stores built before the rename
         out = []
         for i in range(len(a["rec_image"])):
             box = None if a["rec_box"][i] < 0 else LSP_BOXES[int(a["rec_box"][i])]
             out.append(PersonRecord(names[int(a["rec_image"][i])], int(a["rec_image_id"][i]), a["rec_center"][i].copy(),
                                     a["rec_scale"][i].copy(), a["rec_joints"][i].copy(), float(a["rec_score"][i]),
-                                    float(a["rec_head_size"][i]), box))  # fmt: skip
+                                    float(norm[i]), box))  # fmt: skip
         return out
 
     def decode(self, threads: int | None = None, progress: Callable[[Any, int], Any] | None = None) -> np.ndarray:

@@ -41,7 +41,7 @@ class MpiiPerson:
     center: np.ndarray  # (2,) already shifted down by 15·scale (HRNet) and 0-based
     scale: np.ndarray  # (2,) square, ×1.25 applied
     joints: np.ndarray  # (16, 3): x, y (0-based), v (1 labelled, 0 not)
-    head_size: float  # PCKh normaliser in pixels (0 when the head joints are missing)
+    head_size: float  # pixels: 0.6 x head-box diagonal, else neck to head top; PCKh's normaliser (0: unknown)
     is_validation: bool = False
     index: int = 0
 

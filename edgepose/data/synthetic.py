@@ -31,10 +31,11 @@ Pure numpy + OpenCV (no torch).
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,8 +44,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgepose.config import atomic_write_text
 from edgepose.errors import ConfigError
+from edgepose.io import atomic_write_image, atomic_write_text
 from edgepose.keypoints import COCO_KEYPOINTS, COCO_SKELETON
 
 # ----------------------------------------------------------------------------------------------- config
@@ -243,6 +244,170 @@ class Pose:
         )  # fmt: skip
 
 
+@dataclass
+class _Angles:
+    """A figure's posture before it is drawn: view, segment-length factors, trunk and head turns, limbs.
+
+    ``arms`` holds (flexion, abduction, elbow, bend-toward direction) and ``legs`` (flexion, abduction, knee),
+    left side first; angles are radians.
+    """
+
+    yaw: float
+    roll: float
+    lens: np.ndarray  # upper arm, forearm, thigh, shin
+    lean: float
+    bend: float
+    twist: float
+    head: tuple[float, float, float]
+    arms: list[tuple[float, float, float, np.ndarray]]
+    legs: list[tuple[float, float, float]]
+
+
+def _neutral_angles(yaw_deg: float | None, roll_deg: float | None) -> _Angles:
+    """The upright frontal figure of ``sample_pose(neutral=True)``: arms slightly out, legs straight."""
+    d = math.radians
+    return _Angles(
+        yaw=d(yaw_deg or 0.0), roll=d(roll_deg or 0.0), lens=np.ones(4), lean=0.0, bend=0.0, twist=0.0,
+        head=(0.0, 0.0, 0.0), arms=[(0.0, d(18.0), 0.0, np.array([0.0, 0.0, 1.0]))] * 2, legs=[(0.0, d(6.0), 0.0)] * 2,
+    )  # fmt: skip
+
+
+def _sample_view(rng: np.random.Generator, max_yaw_deg: float, max_roll_deg: float, yaw_deg: float | None,
+                 roll_deg: float | None) -> tuple[float, float]:  # fmt: skip
+    """(yaw, roll) in radians: pinned when given, else drawn (the roll now and then well past its range)."""
+    d, u = math.radians, rng.uniform
+    yaw = d(yaw_deg) if yaw_deg is not None else d(u(-max_yaw_deg, max_yaw_deg))
+    if roll_deg is not None:
+        return yaw, d(roll_deg)
+    roll = d(rng.normal(0.0, max_roll_deg / 2.5))
+    roll = float(np.clip(roll, -d(max_roll_deg), d(max_roll_deg)))
+    if rng.random() < 0.04:  # now and then a falling / lying figure
+        roll = d(u(-3 * max_roll_deg, 3 * max_roll_deg))
+    return yaw, roll
+
+
+def _sample_arms(rng: np.random.Generator) -> list[tuple[float, float, float, np.ndarray]]:
+    """Both arms: a relaxed pose (45%) or anything in the range of motion."""
+    d, u = math.radians, rng.uniform
+    style = rng.random()
+    arms = []
+    for _side in (1, -1):
+        if style < 0.45:  # relaxed
+            arm_f, arm_a, elbow = d(u(-30, 50)), d(u(5, 45)), d(u(0, 70))
+        else:  # anything in the range of motion
+            arm_f, arm_a, elbow = d(u(-40, 150)), d(u(5, 170)), d(u(0, 145))
+        toward = np.array([0.0, 0.0, 1.0]) * u(0.2, 1.0) + np.array([-_side * u(0, 0.7), -u(0, 1.0), 0.0])
+        arms.append((arm_f, arm_a, elbow, toward))
+    return arms
+
+
+def _sample_legs(rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """Both legs: a crouch (12%), or a walking stride with now and then one leg raised."""
+    d, u = math.radians, rng.uniform
+    crouch = rng.random() < 0.12
+    walk = d(rng.normal(0.0, 18.0))
+    legs = []
+    for i, _side in enumerate((1, -1)):
+        if crouch:
+            hip_f, hip_a, knee = d(u(40, 100)), d(u(0, 35)), d(u(60, 130))
+        else:
+            hip_f = (walk if i == 0 else -walk) + d(rng.normal(0.0, 8.0))
+            hip_f = float(np.clip(hip_f, d(-25), d(100)))
+            hip_a, knee = d(u(-5, 25)), d(abs(rng.normal(0.0, 20.0)))
+            if rng.random() < 0.15:
+                hip_f, knee = d(u(20, 90)), d(u(30, 120))  # a raised leg
+        legs.append((hip_f, hip_a, knee))
+    return legs
+
+
+def _sample_angles(rng: np.random.Generator, max_yaw_deg: float, max_roll_deg: float, yaw_deg: float | None,
+                   roll_deg: float | None) -> _Angles:  # fmt: skip
+    """A random posture within the joints' ranges of motion (see :func:`sample_pose`), drawn in a fixed order."""
+    d = math.radians
+    yaw, roll = _sample_view(rng, max_yaw_deg, max_roll_deg, yaw_deg, roll_deg)
+    lens = rng.normal(1.0, 0.05, size=4).clip(0.85, 1.15)  # upper arm, forearm, thigh, shin
+    lean = d(rng.normal(0.0, 7.0))
+    bend = d(rng.normal(0.0, 5.0))
+    twist = d(rng.normal(0.0, 8.0))
+    head = (d(rng.normal(0.0, 15.0)), d(rng.normal(0.0, 8.0)), d(rng.normal(0.0, 8.0)))
+    arms = _sample_arms(rng)
+    return _Angles(yaw, roll, lens, lean, bend, twist, head, arms, _sample_legs(rng))
+
+
+@dataclass
+class _Body:
+    """A posed skeleton in the body frame (x = the person's left, y = down, z = forward; pelvis at the
+    origin), in units of standing height."""
+
+    joints: np.ndarray
+    neck: np.ndarray
+    head_center: np.ndarray
+    r_head: np.ndarray  # the head's rotation
+    hands: list[np.ndarray]
+    feet: list[np.ndarray]
+    torso: np.ndarray
+
+
+def _pose_body(a: _Angles) -> _Body:
+    """Build the skeleton of ``a``: trunk, limbs from the shoulders and hips, head and face points."""
+    r_torso = _rz(a.bend) @ _rx(-a.lean) @ _ry(a.twist)
+    neck = r_torso @ np.array([0.0, -TORSO, 0.0])
+    joints = np.zeros((K, 3))
+    sho = {s: neck + r_torso @ np.array([s * SHOULDER_WIDTH / 2, 0.02, 0.0]) for s in (1, -1)}
+    hip = {s: np.array([s * HIP_WIDTH / 2, 0.0, 0.0]) for s in (1, -1)}
+    hands, feet = [], []
+    lens = a.lens
+    for k, s in enumerate((1, -1)):
+        arm_f, arm_a, elbow, toward = a.arms[k]
+        up_dir = r_torso @ _limb_dir(arm_f, arm_a, s)
+        fore_dir = _bend(up_dir, r_torso @ toward, r_torso @ np.array([0.0, -1.0, 0.0]), elbow)
+        e = sho[s] + UPPER_ARM * lens[0] * up_dir
+        w = e + FOREARM * lens[1] * fore_dir
+        joints[L_SHO if s == 1 else R_SHO] = sho[s]
+        joints[L_ELB if s == 1 else R_ELB] = e
+        joints[L_WRI if s == 1 else R_WRI] = w
+        hands.append(w + 0.035 * fore_dir)
+        hip_f, hip_a, knee = a.legs[k]
+        thigh_dir = _limb_dir(hip_f, hip_a, s)
+        shin_dir = _bend(thigh_dir, np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0]), knee)
+        kn = hip[s] + THIGH * lens[2] * thigh_dir
+        an = kn + SHIN * lens[3] * shin_dir
+        joints[L_HIP if s == 1 else R_HIP] = hip[s]
+        joints[L_KNE if s == 1 else R_KNE] = kn
+        joints[L_ANK if s == 1 else R_ANK] = an
+        foot_dir = _unit(np.array([s * 0.3, 0.25, 1.0]))
+        feet.append(np.stack([an + 0.01 * foot_dir, an + 0.075 * foot_dir]))
+    r_head = r_torso @ _ry(a.head[0]) @ _rx(a.head[1]) @ _rz(a.head[2])
+    head_center = neck + r_torso @ np.array([0.0, -NECK, 0.0])
+    joints[[NOSE, L_EYE, R_EYE, L_EAR, R_EAR]] = head_center + FACE_OFFSETS @ r_head.T
+    torso = np.stack([
+        sho[1] + r_torso @ np.array([0.03, 0.0, 0.0]), sho[-1] + r_torso @ np.array([-0.03, 0.0, 0.0]),
+        hip[-1] + np.array([-0.025, 0.02, 0.0]), hip[1] + np.array([0.025, 0.02, 0.0]),
+    ])  # fmt: skip
+    return _Body(joints, neck, head_center, r_head, hands, feet, torso)
+
+
+def _view_pose(body: _Body, yaw: float, roll: float, height_px: float) -> Pose:
+    """``body`` seen from the camera: yaw about the vertical, then roll in the image plane; orthographic
+    projection, scaled to ``height_px`` (box not yet placed)."""
+    r_view = _rz(roll) @ _ry(yaw)
+    r_head = body.r_head
+    face_rel_z = (FACE_OFFSETS @ r_head.T @ r_view.T)[:, 2]
+    self_hidden = np.zeros(K, dtype=bool)
+    self_hidden[[NOSE, L_EYE, R_EYE, L_EAR, R_EAR]] = face_rel_z < FACE_HIDDEN_BELOW
+    head_up = r_view @ r_head @ np.array([0.0, -1.0, 0.0])
+    head_fwd = r_view @ r_head @ np.array([0.0, 0.0, 1.0])
+    head_angle = math.degrees(math.atan2(head_up[0], -head_up[1]))  # ellipse's rotation from vertical
+    scale = float(height_px)
+    return Pose(
+        joints=(body.joints @ r_view.T) * scale, self_hidden=self_hidden,
+        head_center=(body.head_center @ r_view.T) * scale, head_axes=(HEAD_W * scale, HEAD_H * scale),
+        head_angle=head_angle, head_facing=float(head_fwd[2]), neck=(body.neck @ r_view.T) * scale,
+        hands=(np.stack(body.hands) @ r_view.T) * scale, feet=(np.stack(body.feet) @ r_view.T) * scale,
+        torso=(body.torso @ r_view.T) * scale, scale=scale,
+    )  # fmt: skip
+
+
 def sample_pose(
     rng: np.random.Generator,
     height_px: float,
@@ -260,110 +425,11 @@ def sample_pose(
     ``rng`` holds; ``yaw_deg``/``roll_deg`` pin the view. Angles follow joint ranges of motion: shoulder
     flexion -40..150 deg, abduction 5..170, elbow 0..145; hip flexion -25..100, abduction -5..40, knee 0..130.
     """
-    d = math.radians
     if neutral:
-        yaw = d(yaw_deg or 0.0)
-        roll = d(roll_deg or 0.0)
-        lens = np.ones(4)
-        lean = bend = twist = 0.0
-        head = (0.0, 0.0, 0.0)
-        arms = [(0.0, d(18.0), 0.0, np.array([0.0, 0.0, 1.0]))] * 2
-        legs = [(0.0, d(6.0), 0.0)] * 2
+        angles = _neutral_angles(yaw_deg, roll_deg)
     else:
-        u = rng.uniform
-        yaw = d(yaw_deg) if yaw_deg is not None else d(u(-max_yaw_deg, max_yaw_deg))
-        if roll_deg is not None:
-            roll = d(roll_deg)
-        else:
-            roll = d(rng.normal(0.0, max_roll_deg / 2.5))
-            roll = float(np.clip(roll, -d(max_roll_deg), d(max_roll_deg)))
-            if rng.random() < 0.04:  # now and then a falling / lying figure
-                roll = d(u(-3 * max_roll_deg, 3 * max_roll_deg))
-        lens = rng.normal(1.0, 0.05, size=4).clip(0.85, 1.15)  # upper arm, forearm, thigh, shin
-        lean = d(rng.normal(0.0, 7.0))
-        bend = d(rng.normal(0.0, 5.0))
-        twist = d(rng.normal(0.0, 8.0))
-        head = (d(rng.normal(0.0, 15.0)), d(rng.normal(0.0, 8.0)), d(rng.normal(0.0, 8.0)))
-        style = rng.random()
-        arms = []
-        legs = []
-        for _side in (1, -1):
-            if style < 0.45:  # relaxed
-                arm_f, arm_a, elbow = d(u(-30, 50)), d(u(5, 45)), d(u(0, 70))
-            else:  # anything in the range of motion
-                arm_f, arm_a, elbow = d(u(-40, 150)), d(u(5, 170)), d(u(0, 145))
-            toward = np.array([0.0, 0.0, 1.0]) * u(0.2, 1.0) + np.array([-_side * u(0, 0.7), -u(0, 1.0), 0.0])
-            arms.append((arm_f, arm_a, elbow, toward))
-        crouch = rng.random() < 0.12
-        walk = d(rng.normal(0.0, 18.0))
-        for i, _side in enumerate((1, -1)):
-            if crouch:
-                hip_f, hip_a, knee = d(u(40, 100)), d(u(0, 35)), d(u(60, 130))
-            else:
-                hip_f = (walk if i == 0 else -walk) + d(rng.normal(0.0, 8.0))
-                hip_f = float(np.clip(hip_f, d(-25), d(100)))
-                hip_a, knee = d(u(-5, 25)), d(abs(rng.normal(0.0, 20.0)))
-                if rng.random() < 0.15:
-                    hip_f, knee = d(u(20, 90)), d(u(30, 120))  # a raised leg
-            legs.append((hip_f, hip_a, knee))
-
-    # ---- body frame: x = the person's left, y = down, z = forward; pelvis at the origin.
-    r_torso = _rz(bend) @ _rx(-lean) @ _ry(twist)
-    neck = r_torso @ np.array([0.0, -TORSO, 0.0])
-    joints = np.zeros((K, 3))
-    sho = {s: neck + r_torso @ np.array([s * SHOULDER_WIDTH / 2, 0.02, 0.0]) for s in (1, -1)}
-    hip = {s: np.array([s * HIP_WIDTH / 2, 0.0, 0.0]) for s in (1, -1)}
-    hands, feet = [], []
-    for k, s in enumerate((1, -1)):
-        arm_f, arm_a, elbow, toward = arms[k]
-        up_dir = r_torso @ _limb_dir(arm_f, arm_a, s)
-        fore_dir = _bend(up_dir, r_torso @ toward, r_torso @ np.array([0.0, -1.0, 0.0]), elbow)
-        e = sho[s] + UPPER_ARM * lens[0] * up_dir
-        w = e + FOREARM * lens[1] * fore_dir
-        joints[L_SHO if s == 1 else R_SHO] = sho[s]
-        joints[L_ELB if s == 1 else R_ELB] = e
-        joints[L_WRI if s == 1 else R_WRI] = w
-        hands.append(w + 0.035 * fore_dir)
-        hip_f, hip_a, knee = legs[k]
-        thigh_dir = _limb_dir(hip_f, hip_a, s)
-        shin_dir = _bend(thigh_dir, np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0]), knee)
-        kn = hip[s] + THIGH * lens[2] * thigh_dir
-        an = kn + SHIN * lens[3] * shin_dir
-        joints[L_HIP if s == 1 else R_HIP] = hip[s]
-        joints[L_KNE if s == 1 else R_KNE] = kn
-        joints[L_ANK if s == 1 else R_ANK] = an
-        foot_dir = _unit(np.array([s * 0.3, 0.25, 1.0]))
-        feet.append(np.stack([an + 0.01 * foot_dir, an + 0.075 * foot_dir]))
-    r_head = r_torso @ _ry(head[0]) @ _rx(head[1]) @ _rz(head[2])
-    head_center = neck + r_torso @ np.array([0.0, -NECK, 0.0])
-    face = head_center + FACE_OFFSETS @ r_head.T
-    joints[[NOSE, L_EYE, R_EYE, L_EAR, R_EAR]] = face
-    torso = np.stack([
-        sho[1] + r_torso @ np.array([0.03, 0.0, 0.0]), sho[-1] + r_torso @ np.array([-0.03, 0.0, 0.0]),
-        hip[-1] + np.array([-0.025, 0.02, 0.0]), hip[1] + np.array([0.025, 0.02, 0.0]),
-    ])  # fmt: skip
-
-    # ---- view: yaw about the vertical, then roll in the image plane; orthographic projection.
-    r_view = _rz(roll) @ _ry(yaw)
-    joints = joints @ r_view.T
-    head_center = head_center @ r_view.T
-    face_rel_z = (FACE_OFFSETS @ r_head.T @ r_view.T)[:, 2]
-    self_hidden = np.zeros(K, dtype=bool)
-    self_hidden[[NOSE, L_EYE, R_EYE, L_EAR, R_EAR]] = face_rel_z < FACE_HIDDEN_BELOW
-    head_up = r_view @ r_head @ np.array([0.0, -1.0, 0.0])
-    head_fwd = r_view @ r_head @ np.array([0.0, 0.0, 1.0])
-    head_angle = math.degrees(math.atan2(head_up[0], -head_up[1]))  # ellipse's rotation from vertical
-    neck = neck @ r_view.T
-    hands_a = np.stack(hands) @ r_view.T
-    feet_a = np.stack(feet) @ r_view.T
-    torso = torso @ r_view.T
-
-    scale = float(height_px)
-    pose = Pose(
-        joints=joints * scale, self_hidden=self_hidden, head_center=head_center * scale,
-        head_axes=(HEAD_W * scale, HEAD_H * scale), head_angle=head_angle, head_facing=float(head_fwd[2]),
-        neck=neck * scale, hands=hands_a * scale, feet=feet_a * scale, torso=torso * scale, scale=scale,
-    )  # fmt: skip
+        angles = _sample_angles(rng, max_yaw_deg, max_roll_deg, yaw_deg, roll_deg)
+    pose = _view_pose(_pose_body(angles), angles.yaw, angles.roll, height_px)
     x0, y0, x1, y1 = pose.extent()
     return pose.translated(center[0] - (x0 + x1) / 2, center[1] - (y0 + y1) / 2)
 
@@ -442,27 +508,17 @@ def _disc(img, lab, c, radius, colour, outline, label) -> None:
                    _SHIFT)  # fmt: skip
 
 
-def render_person(
-    image: np.ndarray | None,
-    labels: np.ndarray,
-    pose: Pose,
-    style: PersonStyle,
-    label_base: int,
-) -> None:
-    """Draw ``pose`` into ``image`` (BGR uint8, or None for labels only) and its part ids into ``labels``.
+_DrawItems = list[tuple[float, int, Callable[[], None]]]  # (depth, tie-break, draw call)
 
-    ``labels`` (uint16, same height and width) receives ``label_base + part`` for every pixel the figure
-    covers, painted in the same order as the image, so it records which part of which figure is on top.
-    Parts are painted back to front by depth; the person's left limbs are lighter and striped.
-    """
-    s = pose.scale
-    j = pose.joints
-    ol = style.outline
-    items: list[tuple[float, int, Any]] = []  # (depth, tie-break, draw callable)
 
-    def add(depth: float, fn: Any) -> None:
-        items.append((depth, len(items), fn))
+def _add_item(items: _DrawItems, depth: float, fn: Callable[[], None]) -> None:
+    items.append((depth, len(items), fn))
 
+
+def _limb_items(items: _DrawItems, image: np.ndarray | None, labels: np.ndarray, pose: Pose, style: PersonStyle,
+                label_base: int) -> None:  # fmt: skip
+    """Queue the arms (upper arm, forearm, hand) and legs (thigh, shin, foot), left side first."""
+    s, j, ol = pose.scale, pose.joints, style.outline
     arm_bias = 0.06 * s  # arms hang in front of the torso unless turned well away
     for side, sho, elb, wri, pu, pf, ph, hand in (
         (1, L_SHO, L_ELB, L_WRI, P_LUARM, P_LFARM, P_LHAND, 0),
@@ -476,10 +532,10 @@ def render_person(
             (elb, wri, "forearm", pf, colour, stripe),
         ):
             depth = (j[a, 2] + j[b, 2]) / 2 + arm_bias
-            add(depth, lambda a=a, b=b, w=WIDTH[wkey] * s, c=col, p=part, st=st: _capsule(
+            _add_item(items, depth, lambda a=a, b=b, w=WIDTH[wkey] * s, c=col, p=part, st=st: _capsule(
                 image, labels, j[a], j[b], w, c, ol, label_base + p, st))  # fmt: skip
         hc = pose.hands[hand]
-        add(hc[2] + arm_bias + 0.01 * s, lambda hc=hc, c=skin_c, p=ph: _disc(
+        _add_item(items, hc[2] + arm_bias + 0.01 * s, lambda hc=hc, c=skin_c, p=ph: _disc(
             image, labels, hc, WIDTH["hand"] * s, c, ol, label_base + p))  # fmt: skip
     for side, hip, kne, ank, pt, ps, pfoot, foot in (
         (1, L_HIP, L_KNE, L_ANK, P_LTHIGH, P_LSHIN, P_LFOOT, 0),
@@ -489,55 +545,78 @@ def render_person(
         stripe = _darker(style.pants, 0.3) if side == 1 else None
         for a, b, wkey, part in ((hip, kne, "thigh", pt), (kne, ank, "shin", ps)):
             depth = (j[a, 2] + j[b, 2]) / 2 - 0.01 * s
-            add(depth, lambda a=a, b=b, w=WIDTH[wkey] * s, c=colour, p=part, st=stripe: _capsule(
+            _add_item(items, depth, lambda a=a, b=b, w=WIDTH[wkey] * s, c=colour, p=part, st=stripe: _capsule(
                 image, labels, j[a], j[b], w, c, ol, label_base + p, st))  # fmt: skip
         fa, fb = pose.feet[foot]
         shoe = _darker(colour, 0.6)
-        add((fa[2] + fb[2]) / 2 - 0.005 * s, lambda fa=fa, fb=fb, p=pfoot, c=shoe: _capsule(
+        _add_item(items, (fa[2] + fb[2]) / 2 - 0.005 * s, lambda fa=fa, fb=fb, p=pfoot, c=shoe: _capsule(
             image, labels, fa, fb, WIDTH["foot"] * s, c, ol, label_base + p))  # fmt: skip
 
+
+def _draw_torso(image: np.ndarray | None, labels: np.ndarray, pose: Pose, style: PersonStyle,
+                label_base: int) -> None:  # fmt: skip
+    """The torso polygon and the neck."""
+    j, ol = pose.joints, style.outline
+    pts = np.array([_fx(p) for p in pose.torso], dtype=np.int32)
+    if image is not None:
+        cv2.fillPoly(image, [pts], _darker(style.shirt, 0.8), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(image, [pts], True, ol, 1, cv2.LINE_AA, _SHIFT)
+    cv2.fillPoly(labels, [pts], int(label_base + P_TORSO), cv2.LINE_8, _SHIFT)
+    mid_sho = (j[L_SHO] + j[R_SHO]) / 2
+    _capsule(image, labels, mid_sho, pose.neck + (pose.head_center - pose.neck) * 0.5, WIDTH["neck"] * pose.scale,
+             style.skin, ol, label_base + P_NECK)  # fmt: skip
+
+
+def _draw_head(image: np.ndarray | None, labels: np.ndarray, pose: Pose, style: PersonStyle,
+               label_base: int) -> None:  # fmt: skip
+    """The head (skin facing the viewer, hair turned away) and the face points not turned away."""
+    j, ol = pose.joints, style.outline
+    hc = _fx(pose.head_center)
+    ax = (round(pose.head_axes[0] * _ONE), round(pose.head_axes[1] * _ONE))
+    ang = pose.head_angle
+    facing = pose.head_facing > 0
+    if image is not None:
+        cv2.ellipse(image, hc, (ax[0] + _ONE, ax[1] + _ONE), ang, 0, 360, ol, -1, cv2.LINE_AA, _SHIFT)
+        cv2.ellipse(image, hc, ax, ang, 0, 360, style.skin if facing else style.hair, -1, cv2.LINE_AA, _SHIFT)
+        if facing:  # hair: the top of the head
+            cv2.ellipse(image, hc, ax, ang, 180, 360, style.hair, -1, cv2.LINE_AA, _SHIFT)
+    cv2.ellipse(labels, hc, (ax[0] + _ONE, ax[1] + _ONE), ang, 0, 360, int(label_base + P_HEAD), -1,
+                cv2.LINE_8, _SHIFT)  # fmt: skip
+    r_feat = max(0.011 * pose.scale, 1.0)
+    # Ears first (they sit behind the face), then eyes and nose.
+    for kp, part, left in ((L_EAR, P_LEAR, True), (R_EAR, P_REAR, False)):
+        if not pose.self_hidden[kp]:
+            _disc(image, labels, j[kp], r_feat * 1.35, _darker(style.skin, 0.85), ol, label_base + part)
+            if left and image is not None:
+                _disc(image, None, j[kp], r_feat * 0.55, (40, 40, 40), None, 0)
+    for kp, part in ((L_EYE, P_LEYE), (R_EYE, P_REYE)):
+        if not pose.self_hidden[kp]:
+            _disc(image, labels, j[kp], r_feat, (255, 255, 255), None, label_base + part)
+            if image is not None:
+                _disc(image, None, j[kp], r_feat * 0.6, (30, 20, 10), None, 0)
+    if not pose.self_hidden[NOSE]:
+        _disc(image, labels, j[NOSE], r_feat * 0.9, (40, 40, 170), None, label_base + P_NOSE)
+
+
+def render_person(
+    image: np.ndarray | None,
+    labels: np.ndarray,
+    pose: Pose,
+    style: PersonStyle,
+    label_base: int,
+) -> None:
+    """Draw ``pose`` into ``image`` (BGR uint8, or None for labels only) and its part ids into ``labels``.
+
+    ``labels`` (uint16, same height and width) receives ``label_base + part`` for every pixel the figure
+    covers, painted in the same order as the image, so it records which part of which figure is on top.
+    Parts are painted back to front by depth; the person's left limbs are lighter and striped.
+    """
+    items: _DrawItems = []
+    _limb_items(items, image, labels, pose, style, label_base)
     torso_depth = float(pose.torso[:, 2].mean())
-
-    def draw_torso() -> None:
-        pts = np.array([_fx(p) for p in pose.torso], dtype=np.int32)
-        if image is not None:
-            cv2.fillPoly(image, [pts], _darker(style.shirt, 0.8), cv2.LINE_AA, _SHIFT)
-            cv2.polylines(image, [pts], True, ol, 1, cv2.LINE_AA, _SHIFT)
-        cv2.fillPoly(labels, [pts], int(label_base + P_TORSO), cv2.LINE_8, _SHIFT)
-        mid_sho = (j[L_SHO] + j[R_SHO]) / 2
-        _capsule(image, labels, mid_sho, pose.neck + (pose.head_center - pose.neck) * 0.5, WIDTH["neck"] * s,
-                 style.skin, ol, label_base + P_NECK)  # fmt: skip
-
-    add(torso_depth, draw_torso)
-
-    def draw_head() -> None:
-        hc = _fx(pose.head_center)
-        ax = (round(pose.head_axes[0] * _ONE), round(pose.head_axes[1] * _ONE))
-        ang = pose.head_angle
-        facing = pose.head_facing > 0
-        if image is not None:
-            cv2.ellipse(image, hc, (ax[0] + _ONE, ax[1] + _ONE), ang, 0, 360, ol, -1, cv2.LINE_AA, _SHIFT)
-            cv2.ellipse(image, hc, ax, ang, 0, 360, style.skin if facing else style.hair, -1, cv2.LINE_AA, _SHIFT)
-            if facing:  # hair: the top of the head
-                cv2.ellipse(image, hc, ax, ang, 180, 360, style.hair, -1, cv2.LINE_AA, _SHIFT)
-        cv2.ellipse(labels, hc, (ax[0] + _ONE, ax[1] + _ONE), ang, 0, 360, int(label_base + P_HEAD), -1,
-                    cv2.LINE_8, _SHIFT)  # fmt: skip
-        r_feat = max(0.011 * s, 1.0)
-        # Ears first (they sit behind the face), then eyes and nose.
-        for kp, part, left in ((L_EAR, P_LEAR, True), (R_EAR, P_REAR, False)):
-            if not pose.self_hidden[kp]:
-                _disc(image, labels, j[kp], r_feat * 1.35, _darker(style.skin, 0.85), ol, label_base + part)
-                if left and image is not None:
-                    _disc(image, None, j[kp], r_feat * 0.55, (40, 40, 40), None, 0)
-        for kp, part in ((L_EYE, P_LEYE), (R_EYE, P_REYE)):
-            if not pose.self_hidden[kp]:
-                _disc(image, labels, j[kp], r_feat, (255, 255, 255), None, label_base + part)
-                if image is not None:
-                    _disc(image, None, j[kp], r_feat * 0.6, (30, 20, 10), None, 0)
-        if not pose.self_hidden[NOSE]:
-            _disc(image, labels, j[NOSE], r_feat * 0.9, (40, 40, 170), None, label_base + P_NOSE)
-
-    add(max(float(pose.head_center[2]), torso_depth) + 0.05 * s, draw_head)
+    args = (image, labels, pose, style, label_base)
+    _add_item(items, torso_depth, lambda: _draw_torso(*args))
+    _add_item(items, max(float(pose.head_center[2]), torso_depth) + 0.05 * pose.scale, lambda: _draw_head(*args))
     for _, _, fn in sorted(items, key=lambda t: (t[0], t[1])):
         fn()
 
@@ -680,53 +759,78 @@ def _person_record(pose: Pose, kps: np.ndarray, box: np.ndarray, area: int, seg:
     }
 
 
-def render_scene(rng: np.random.Generator, cfg: SynthConfig, background: np.ndarray | None = None) -> Scene:
-    """Draw one image of ``cfg`` from ``rng``: background, an optional crowd, people, optional occluders."""
+def _draw_crowd(rng: np.random.Generator, cfg: SynthConfig, scene: Scene) -> tuple[int, int, int, int] | None:
+    """Maybe (``cfg.crowd_prob``) draw a cluster of tiny unannotated figures and its one ``iscrowd=1``
+    annotation; returns the crowd's box (x0, y0, x1, y1) or None."""
     w, h = cfg.width, cfg.height
-    image = random_background(rng, w, h, cfg.clutter) if background is None else background.copy()
-    labels = np.zeros((h, w), dtype=np.uint16)
-    scene = Scene(image=image, labels=labels)
+    image, labels = scene.image, scene.labels
+    if rng.random() >= cfg.crowd_prob:
+        return None
+    cw = int(rng.uniform(0.2, 0.4) * w)
+    ch = int(rng.uniform(0.12, 0.22) * h)
+    cx0, cy0 = int(rng.integers(0, w - cw)), int(rng.integers(0, h - ch))
+    n = int(rng.integers(5, 13))
+    for i in range(n):
+        ph = rng.uniform(0.5, 1.0) * ch
+        c = (cx0 + rng.uniform(0.1, 0.9) * cw, cy0 + ch - ph / 2)
+        p = sample_pose(rng, ph, c, max_yaw_deg=cfg.max_yaw_deg, max_roll_deg=10.0)
+        render_person(image, labels, p, sample_style(rng), CROWD_LABEL + (i % 64) * PARTS_PER_PERSON)
+    crowd_mask = labels >= CROWD_LABEL
+    if not crowd_mask.any():
+        return None
+    ys, xs = np.nonzero(crowd_mask)
+    crowd_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    x0, y0, x1, y1 = crowd_box
+    scene.annotations.append({
+        "category_id": 1, "iscrowd": 1, "keypoints": [0] * (3 * K), "num_keypoints": 0,
+        "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(crowd_mask.sum()),
+        "segmentation": rle_encode(crowd_mask),
+    })  # fmt: skip
+    return crowd_box
 
-    crowd_box = None
-    if rng.random() < cfg.crowd_prob:
-        cw = int(rng.uniform(0.2, 0.4) * w)
-        ch = int(rng.uniform(0.12, 0.22) * h)
-        cx0, cy0 = int(rng.integers(0, w - cw)), int(rng.integers(0, h - ch))
-        n = int(rng.integers(5, 13))
-        for i in range(n):
-            ph = rng.uniform(0.5, 1.0) * ch
-            c = (cx0 + rng.uniform(0.1, 0.9) * cw, cy0 + ch - ph / 2)
-            p = sample_pose(rng, ph, c, max_yaw_deg=cfg.max_yaw_deg, max_roll_deg=10.0)
-            render_person(image, labels, p, sample_style(rng), CROWD_LABEL + (i % 64) * PARTS_PER_PERSON)
-        crowd_mask = labels >= CROWD_LABEL
-        if crowd_mask.any():
-            ys, xs = np.nonzero(crowd_mask)
-            crowd_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-            x0, y0, x1, y1 = crowd_box
-            scene.annotations.append({
-                "category_id": 1, "iscrowd": 1, "keypoints": [0] * (3 * K), "num_keypoints": 0,
-                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(crowd_mask.sum()),
-                "segmentation": rle_encode(crowd_mask),
-            })  # fmt: skip
 
+def _sample_people(rng: np.random.Generator, cfg: SynthConfig) -> list[tuple[float, int, Pose, PersonStyle, bool]]:
+    """The people of one image as (height, index, pose, style, may be partly outside), small (far) ones first,
+    so near ones overlap them."""
     n_people = int(rng.integers(cfg.min_people, cfg.max_people + 1))
     n_people = min(n_people, MAX_LABELLED_PERSONS)
     hue0 = float(rng.random())
     specs = []
     for i in range(n_people):
         rng_h = cfg.small_person_height if rng.random() < cfg.small_person_prob else cfg.person_height
-        height_px = rng.uniform(*rng_h) * h
+        height_px = rng.uniform(*rng_h) * cfg.height
         pose = sample_pose(rng, height_px, (0.0, 0.0), max_yaw_deg=cfg.max_yaw_deg, max_roll_deg=cfg.max_roll_deg)
         style = sample_style(rng, hue=hue0 + i * 0.618034)
         specs.append((height_px, i, pose, style, rng.random() < cfg.partial_prob))
-    specs.sort(key=lambda t: (t[0], t[1]))  # small (far) figures first, so near ones overlap them
+    specs.sort(key=lambda t: (t[0], t[1]))
+    return specs
+
+
+def _drawn_box(pose: Pose, mine: np.ndarray, bx0: int, by0: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """The tight box of a figure's drawn pixels ``mine`` (a crop at ``bx0, by0``), grown to hold every in-frame
+    joint (a face point turned away may sit a pixel outside the head's outline), clipped to the image."""
+    ys, xs = np.nonzero(mine)
+    tx0, ty0, tx1, ty1 = bx0 + int(xs.min()), by0 + int(ys.min()), bx0 + int(xs.max()) + 1, by0 + int(ys.max()) + 1
+    jx, jy = pose.joints[:, 0], pose.joints[:, 1]
+    inside = (jx >= 0) & (jx <= w - 1) & (jy >= 0) & (jy <= h - 1)
+    if inside.any():
+        tx0, ty0 = min(tx0, math.floor(jx[inside].min())), min(ty0, math.floor(jy[inside].min()))
+        tx1, ty1 = max(tx1, math.ceil(jx[inside].max())), max(ty1, math.ceil(jy[inside].max()))
+    return (tx0, ty0, min(tx1, w), min(ty1, h))
+
+
+def _draw_people(rng: np.random.Generator, cfg: SynthConfig, scene: Scene, crowd_box: tuple[int, ...] | None,
+                 specs: list[tuple[float, int, Pose, PersonStyle, bool]]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Place and draw each person; returns (pose, label base, box, area, polygons) of those left visible."""
+    w, h = cfg.width, cfg.height
+    labels = scene.labels
     boxes: list[np.ndarray] = [] if crowd_box is None else [np.asarray(crowd_box, dtype=np.float64)]
     placed = []
     for slot, (_, _, pose, style, partial) in enumerate(specs):
         pose = _place(rng, pose, w, h, partial, boxes, cfg.max_iou)
         boxes.append(pose.extent())
         base = (slot + 1) * PARTS_PER_PERSON
-        render_person(image, labels, pose, style, base)
+        render_person(scene.image, labels, pose, style, base)
         x0, y0, x1, y1 = pose.extent()
         bx0, by0 = max(math.floor(x0), 0), max(math.floor(y0), 0)
         bx1, by1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
@@ -737,38 +841,44 @@ def render_scene(rng: np.random.Generator, cfg: SynthConfig, background: np.ndar
         area = int(mine.sum())
         if area == 0:
             continue
-        # The tight box of the drawn pixels, grown to hold every in-frame joint (a face point turned away
-        # may sit a pixel outside the head's outline).
-        ys, xs = np.nonzero(mine)
-        tx0, ty0, tx1, ty1 = bx0 + int(xs.min()), by0 + int(ys.min()), bx0 + int(xs.max()) + 1, by0 + int(ys.max()) + 1
-        jx, jy = pose.joints[:, 0], pose.joints[:, 1]
-        inside = (jx >= 0) & (jx <= w - 1) & (jy >= 0) & (jy <= h - 1)
-        if inside.any():
-            tx0, ty0 = min(tx0, math.floor(jx[inside].min())), min(ty0, math.floor(jy[inside].min()))
-            tx1, ty1 = max(tx1, math.ceil(jx[inside].max())), max(ty1, math.ceil(jy[inside].max()))
-        placed.append((pose, base, (tx0, ty0, min(tx1, w), min(ty1, h)), area, _polygons(mine, bx0, by0)))
+        placed.append((pose, base, _drawn_box(pose, mine, bx0, by0, w, h), area, _polygons(mine, bx0, by0)))
+    return placed
 
-    if rng.random() < cfg.occluder_prob:
-        for _ in range(int(rng.integers(1, 3))):
-            colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-            ow, oh = int(rng.uniform(0.08, 0.3) * w), int(rng.uniform(0.08, 0.3) * h)
-            ox, oy = int(rng.integers(-ow // 2, w - ow // 2)), int(rng.integers(-oh // 2, h - oh // 2))
-            if rng.random() < 0.5:
-                cv2.rectangle(image, (ox, oy), (ox + ow, oy + oh), colour, -1)
-                cv2.rectangle(labels, (ox, oy), (ox + ow, oy + oh), OCCLUDER_LABEL, -1)
-            else:
-                centre, axes = (ox + ow // 2, oy + oh // 2), (max(ow // 2, 1), max(oh // 2, 1))
-                cv2.ellipse(image, centre, axes, 0, 0, 360, colour, -1, cv2.LINE_AA)
-                cv2.ellipse(labels, centre, axes, 0, 0, 360, OCCLUDER_LABEL, -1)
-                # the anti-aliased rim may spill one pixel beyond the label; fine for visibility
 
+def _draw_occluders(rng: np.random.Generator, cfg: SynthConfig, image: np.ndarray, labels: np.ndarray) -> None:
+    """Maybe (``cfg.occluder_prob``) draw 1-2 random rectangles or ellipses over the people."""
+    w, h = cfg.width, cfg.height
+    if rng.random() >= cfg.occluder_prob:
+        return
+    for _ in range(int(rng.integers(1, 3))):
+        colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        ow, oh = int(rng.uniform(0.08, 0.3) * w), int(rng.uniform(0.08, 0.3) * h)
+        ox, oy = int(rng.integers(-ow // 2, w - ow // 2)), int(rng.integers(-oh // 2, h - oh // 2))
+        if rng.random() < 0.5:
+            cv2.rectangle(image, (ox, oy), (ox + ow, oy + oh), colour, -1)
+            cv2.rectangle(labels, (ox, oy), (ox + ow, oy + oh), OCCLUDER_LABEL, -1)
+        else:
+            centre, axes = (ox + ow // 2, oy + oh // 2), (max(ow // 2, 1), max(oh // 2, 1))
+            cv2.ellipse(image, centre, axes, 0, 0, 360, colour, -1, cv2.LINE_AA)
+            cv2.ellipse(labels, centre, axes, 0, 0, 360, OCCLUDER_LABEL, -1)
+            # the anti-aliased rim may spill one pixel beyond the label; fine for visibility
+
+
+def render_scene(rng: np.random.Generator, cfg: SynthConfig, background: np.ndarray | None = None) -> Scene:
+    """Draw one image of ``cfg`` from ``rng``: background, an optional crowd, people, optional occluders."""
+    w, h = cfg.width, cfg.height
+    image = random_background(rng, w, h, cfg.clutter) if background is None else background.copy()
+    labels = np.zeros((h, w), dtype=np.uint16)
+    scene = Scene(image=image, labels=labels)
+    crowd_box = _draw_crowd(rng, cfg, scene)
+    placed = _draw_people(rng, cfg, scene, crowd_box, _sample_people(rng, cfg))
+    _draw_occluders(rng, cfg, image, labels)
     for pose, base, box, area, seg in placed:
         kps = annotate_keypoints(pose, labels, base)
         if cfg.area == "bbox":
             area = (box[2] - box[0]) * (box[3] - box[1])
         scene.annotations.append(_person_record(pose, kps, np.asarray(box), area, seg))
         scene.poses.append(pose)
-
     if cfg.noise > 0:
         amp = int(cfg.noise)
         noise = cv2.cvtColor(rng.integers(0, 2 * amp + 1, size=(h, w), dtype=np.uint8), cv2.COLOR_GRAY2BGR)
@@ -795,10 +905,7 @@ def _render_chunk(args: tuple[dict[str, Any], str, list[int]]) -> list[list[dict
     params = [cv2.IMWRITE_JPEG_QUALITY, int(cfg.jpeg_quality)]
     for index in indices:
         scene = render_scene(image_rng(cfg.seed, index), cfg)
-        ok, buf = cv2.imencode(".jpg", scene.image, params)
-        if not ok:  # pragma: no cover - OpenCV failure
-            raise RuntimeError("JPEG encoding failed")
-        Path(image_dir, image_file_name(index + 1)).write_bytes(buf.tobytes())
+        atomic_write_image(Path(image_dir, image_file_name(index + 1)), scene.image, params)
         out.append(scene.annotations)
     return out
 
@@ -822,6 +929,61 @@ def _cfg_dict(cfg: SynthConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
+def _render_images(cfg: SynthConfig, image_dir: Path, progress: bool) -> list[list[dict[str, Any]]]:
+    """Draw and write every image of ``cfg`` (in chunks, over ``cfg.workers`` processes); returns each image's
+    annotations (no ids yet), in image order."""
+    cfg_dict = _cfg_dict(cfg)
+    indices = list(range(cfg.images))
+    workers = min(cfg.workers, max(1, cfg.images // 8))
+    chunk = max(1, min(64, math.ceil(cfg.images / (workers * 4))))
+    jobs = [(cfg_dict, str(image_dir), indices[i : i + chunk]) for i in range(0, cfg.images, chunk)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.images, desc="synth", unit="img")
+    results: list[list[dict[str, Any]]] = []
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            parts = stack.enter_context(ProcessPoolExecutor(max_workers=workers)).map(_render_chunk, jobs)
+        else:
+            parts = map(_render_chunk, jobs)
+        for part in parts:
+            results.extend(part)
+            if bar is not None:
+                bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def _split_document(cfg: SynthConfig, split: str, idx: range, results: list[list[dict[str, Any]]],
+                    first_ann_id: int) -> dict[str, Any]:  # fmt: skip
+    """The COCO document of one split: its images, their annotations numbered from ``first_ann_id``."""
+    images, anns = [], []
+    ann_id = first_ann_id
+    for index in idx:
+        image_id = index + 1
+        images.append({"id": image_id, "file_name": image_file_name(image_id), "width": cfg.width,
+                       "height": cfg.height})  # fmt: skip
+        for rec in results[index]:
+            anns.append({"id": ann_id, "image_id": image_id, **rec})
+            ann_id += 1
+    return {
+        "info": {
+            "description": "edgepose synthetic people",
+            "version": GENERATOR_VERSION,
+            "split": split,
+            "generator": "edgepose.data.synthetic",
+            "config": _cfg_dict(cfg),
+        },
+        "licenses": [],
+        "images": images,
+        "annotations": anns,
+        "categories": categories(),
+    }
+
+
 def generate_dataset(out_dir: str | Path, cfg: SynthConfig | None = None, progress: bool = False) -> dict[str, Any]:
     """Write a COCO-format synthetic dataset under ``out_dir``; return its paths and counts.
 
@@ -835,31 +997,7 @@ def generate_dataset(out_dir: str | Path, cfg: SynthConfig | None = None, progre
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cfg_dict = _cfg_dict(cfg)
-    indices = list(range(cfg.images))
-    workers = min(cfg.workers, max(1, cfg.images // 8))
-    chunk = max(1, min(64, math.ceil(cfg.images / (workers * 4))))
-    jobs = [(cfg_dict, str(image_dir), indices[i : i + chunk]) for i in range(0, cfg.images, chunk)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.images, desc="synth", unit="img")
-    results: list[list[dict[str, Any]]] = []
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for part in pool.map(_render_chunk, jobs):
-                results.extend(part)
-                if bar is not None:
-                    bar.update(len(part))
-    else:
-        for job in jobs:
-            part = _render_chunk(job)
-            results.extend(part)
-            if bar is not None:
-                bar.update(len(part))
-    if bar is not None:
-        bar.close()
+    results = _render_images(cfg, image_dir, progress)
     render_s = time.perf_counter() - t0
 
     n_train, n_val = cfg.split_sizes()
@@ -870,33 +1008,15 @@ def generate_dataset(out_dir: str | Path, cfg: SynthConfig | None = None, progre
     counts: dict[str, dict[str, int]] = {}
     ann_id = 1
     for split, idx in splits.items():
-        images, anns = [], []
-        for index in idx:
-            image_id = index + 1
-            images.append({"id": image_id, "file_name": image_file_name(image_id), "width": cfg.width,
-                           "height": cfg.height})  # fmt: skip
-            for rec in results[index]:
-                anns.append({"id": ann_id, "image_id": image_id, **rec})
-                ann_id += 1
-        doc = {
-            "info": {
-                "description": "edgepose synthetic people",
-                "version": GENERATOR_VERSION,
-                "split": split,
-                "generator": "edgepose.data.synthetic",
-                "config": cfg_dict,
-            },
-            "licenses": [],
-            "images": images,
-            "annotations": anns,
-            "categories": categories(),
-        }
+        doc = _split_document(cfg, split, idx, results, ann_id)
+        anns = doc["annotations"]
+        ann_id += len(anns)
         path = annotation_path(out_dir, split)
         atomic_write_text(path, json.dumps(doc, separators=(",", ":")))
         paths[split] = str(path)
         persons = [a for a in anns if not a["iscrowd"]]
         counts[split] = {
-            "images": len(images), "persons": len(persons), "crowd_regions": len(anns) - len(persons),
+            "images": len(doc["images"]), "persons": len(persons), "crowd_regions": len(anns) - len(persons),
             "labelled_keypoints": sum(a["num_keypoints"] for a in persons),
         }  # fmt: skip
     total_s = time.perf_counter() - t0

@@ -8,7 +8,7 @@ Each item is a dict:
 ``target_weight``  float32 ``(K, 1)``;
 ``meta``           ``index``, ``image_id``, ``center`` (2,), ``scale`` (2,), ``rotation``, ``score`` (box score, 1
                    for GT boxes), ``area`` (crop area in pixels), ``joints`` (K, 3) in *image* pixels (for
-                   evaluation), ``head_size`` (MPII PCKh normaliser, 0 for COCO), ``flipped``.
+                   evaluation), ``norm_length`` (the PCK normaliser of :attr:`PersonRecord.norm_length`), ``flipped``.
 
 Training items follow SimpleBaseline/HRNet (SPEC A.1.8): optional half-body, scale ×clip(N·sf+1, 1-sf, 1+sf),
 rotation clip(N·rf, -2rf, 2rf) with probability ``rotation_prob``, horizontal flip with probability 0.5 (image
@@ -150,7 +150,13 @@ class TopdownDataConfig:
 
 @dataclass
 class PersonRecord:
-    """One crop to produce: the image, the crop (center, scale) and the image-space joints (K, 3)."""
+    """One crop to produce: the image, the crop (center, scale) and the image-space joints (K, 3).
+
+    ``norm_length`` is the length a joint's error is divided by before it is compared with a PCK threshold, per
+    dataset: MPII's head size (PCKh: 0.6 x the head-box diagonal, :func:`edgepose.data.mpii.head_size_from`),
+    LSP/LSPet's torso diameter (left shoulder to right hip, :func:`edgepose.data.lspet.torso_size`), 0 for COCO
+    (OKS is normalised by the area instead). 0 also marks a person that cannot be normalised.
+    """
 
     image_path: Path
     image_id: int
@@ -158,7 +164,7 @@ class PersonRecord:
     scale: np.ndarray
     joints: np.ndarray
     score: float = 1.0
-    head_size: float = 0.0  # MPII: PCKh's head size; LSP: PCK's torso diameter
+    norm_length: float = 0.0  # PCK's normalising length in pixels: MPII's head size, LSP's torso; 0 for COCO
     box: str | None = None  # "image" / "joints": the crop is derived from the loaded image (center/scale unset)
 
 
@@ -269,9 +275,9 @@ def mpii_records(
             if max_images and len(ids) >= max_images:
                 continue
             ids[p.image] = len(ids)
-        records.append(
-            PersonRecord(Path(image_root) / p.image, ids[p.image], p.center, p.scale, p.joints.copy(), 1.0, p.head_size)
-        )
+        record = PersonRecord(Path(image_root) / p.image, ids[p.image], p.center, p.scale, p.joints.copy(), 1.0,
+                              norm_length=p.head_size)  # fmt: skip
+        records.append(record)
     return records
 
 
@@ -286,7 +292,7 @@ def lspet_records(
 ) -> list[PersonRecord]:
     """LSP/LSPet crops: the training images (everything present outside ``val_range``) or the validation
     images, one record per image and box kind. The crop is computed when the image is loaded (the whole image
-    needs its size); ``head_size`` carries PCK's torso diameter. Image ids are the 1-based image numbers."""
+    needs its size); ``norm_length`` carries PCK's torso diameter. Image ids are the 1-based image numbers."""
     lo, hi = int(val_range[0]), int(val_range[1])
     if train:
         people = load_lsp(joints_mat, image_root, exclude=(lo, hi))
@@ -426,7 +432,7 @@ class TopdownDataset:
             "score": np.float32(rec.score),
             "area": np.float32(scale[0] * scale[1] * PIXEL_STD**2),
             "joints": rec.joints.astype(np.float32),
-            "head_size": np.float32(rec.head_size),
+            "norm_length": np.float32(rec.norm_length),
             "flipped": bool(flipped),
         }
         return {"image": normalize_image(crop), "target": target, "target_weight": weight, "meta": meta}

@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from edgepose.engine import distributed as du
 from edgepose.errors import ConfigError, DataError
 from edgepose.geometry import normalize_image
-from edgepose.io import atomic_write_text
+from edgepose.io import atomic_write_image, atomic_write_text
 
 __all__ = ["BackboneClassifier", "ClassificationTask", "ImageFolderDataset", "write_person_crops"]
 
@@ -310,6 +310,6 @@ def write_person_crops(
                 d = out / split / cls
                 d.mkdir(parents=True, exist_ok=True)
                 small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-                cv2.imwrite(str(d / f"{img['id']}_{k}.png"), small)
+                atomic_write_image(d / f"{img['id']}_{k}.png", small)
                 counts[f"{split}/{cls}"] = counts.get(f"{split}/{cls}", 0) + 1
     return counts

@@ -576,6 +576,7 @@ def draw_predictions(cfg: Any, weights: Path, path: Path) -> Path | None:
     import numpy as np
 
     from edgepose.engine.predict import load_model, torch_estimator
+    from edgepose.io import atomic_write_image
     from edgepose.runtime.sources import read_image_bgr
     from edgepose.vis.draw import draw_poses
 
@@ -598,11 +599,10 @@ def draw_predictions(cfg: Any, weights: Path, path: Path) -> Path | None:
         return None
     gap = np.full((PREVIEW_HEIGHT, 4, 3), 255, np.uint8)
     row = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
-    ok, buf = cv2.imencode(".jpg", row, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise DataError("cannot encode the predictions picture", path)
-    buf.tofile(str(path))
-    return path
+    try:
+        return atomic_write_image(path, row, [cv2.IMWRITE_JPEG_QUALITY, 90], ext=".jpg")
+    except ValueError:
+        raise DataError("cannot encode the predictions picture", path) from None
 
 
 # ------------------------------------------------------------------------------------------------- report

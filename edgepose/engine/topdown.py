@@ -92,7 +92,7 @@ def _prediction(meta: dict[str, np.ndarray], i: int, coords: np.ndarray, scores:
         "center": meta["center"][i].astype(np.float64),
         "scale": meta["scale"][i].astype(np.float64),
         "gt_joints": meta["joints"][i].astype(np.float64),
-        "pck_norm": float(meta["head_size"][i]),  # the PCK normaliser: MPII's head size, LSP's torso length
+        "pck_norm": float(meta["norm_length"][i]),  # the PCK normaliser: MPII's head size, LSP's torso length
     }
 
 

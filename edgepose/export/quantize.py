@@ -3,13 +3,14 @@
 ``quantize_onnx`` reads the fp32 model's edgepose metadata, pre-processes calibration images exactly like the
 runtime does (top-down: the whole image as one person crop; bottom-up: the image at the inference height),
 feeds them to ``onnxruntime.quantization.quantize_static`` (QDQ format, per-channel int8 weights, uint8
-activations, MinMax calibration), copies the metadata over and writes the result atomically. It then reports
-how far the int8 model is from the fp32 one on the calibration images: max / mean abs difference of the
-outputs, and the keypoint-level difference after decoding (pixels, over keypoints found by both), with advice
-when that difference is large.
+activations, MinMax calibration), copies the metadata over and writes the result atomically
+(:func:`edgepose.io.atomic_path`; ORT's tools write their intermediate models into a scratch folder beside
+``out_path``, removed at the end). It then reports how far the int8 model is from the fp32 one on the calibration
+images: max / mean abs difference of the outputs, and the keypoint-level difference after decoding (pixels, over
+keypoints found by both), with advice when that difference is large.
 
 A model that is already quantised is refused up front (quantising QDQ nodes again gives a model ONNX Runtime
-cannot load, and ORT says so in dozens of warnings); the result is loaded and run once in its temporary folder
+cannot load, and ORT says so in dozens of warnings); the result is checked and run once as its temporary file
 before it is moved to ``out_path``, so a failed quantisation never leaves an invalid file there.
 
 No torch: needs onnx + onnxruntime only (``edgepose quantize`` runs where ``edgepose[runtime]`` + onnx are
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import DataError, EdgeposeError
+from edgepose.io import atomic_path
 from edgepose.meta import ModelInfo
 from edgepose.runtime.estimator import PoseEstimator
 from edgepose.runtime.poses import box_iou
@@ -178,6 +180,96 @@ def _keypoint_distances(fp32: PoseEstimator, int8: PoseEstimator, image: np.ndar
     return dists
 
 
+def _refuse_quantized(model_path: Path) -> None:
+    """Refuse a model that is quantised already: quantising QDQ nodes again gives a model ORT cannot load."""
+    already = quantized_ops(model_path)
+    if already:
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(already.items()))
+        raise EdgeposeError(f"this model is already quantised ({ops}); quantise the fp32 model that "
+                            "`edgepose export` wrote", model_path)  # fmt: skip
+
+
+def _quantize_static(model_path: Path, scratch: Path, input_name: str, batches: list[np.ndarray], *,
+                     per_channel: bool, reduce_range: bool, say: Callable[[str], None]) -> Path:  # fmt: skip
+    """Pre-process (shape inference, graph optimisation) and quantise ``model_path`` into the scratch folder;
+    returns the INT8 file there (QDQ, per-channel int8 weights, uint8 activations, MinMax calibration)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    prepared = scratch / "prepared.onnx"
+    try:  # shape inference + graph optimisation, recommended before static quantisation
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        with _quiet_quantizer([]):
+            quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+    except Exception as exc:  # pragma: no cover - fall back to the model as exported, and say so
+        say(f"shape pre-processing failed ({type(exc).__name__}: {exc}); quantising the model as exported")
+        prepared = model_path
+    quantized = scratch / "int8.onnx"
+    say(f"calibrating on {len(batches)} images and quantising (QDQ, int8 weights, uint8 activations)")
+    messages: list[str] = []
+    try:
+        with _quiet_quantizer(messages):
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                _Reader(input_name, batches),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        why = f"{type(exc).__name__}: {first[:300]}"
+        raise EdgeposeError(f"static quantisation failed ({why})", model_path) from None
+    return quantized
+
+
+def _write_checked(quantized: Path, out_path: Path, info: ModelInfo, fp32: OnnxNetwork, batch: np.ndarray) -> None:
+    """Copy the metadata onto the INT8 model and write it to ``out_path`` atomically -- only once it passes
+    the ONNX checker and runs once with outputs shaped like the fp32 model's."""
+    import onnx
+
+    with atomic_path(out_path, suffix=".onnx") as final:
+        try:
+            proto = onnx.load(str(quantized))
+            info.attach(proto)
+            onnx.save(proto, str(final))
+            onnx.checker.check_model(str(final))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EdgeposeError(f"quantisation gave an invalid model ({first[:200]}); nothing written",
+                                out_path) from None  # fmt: skip
+        try:
+            _check_quantized(final, batch, fp32(batch), fp32.input_name)
+        except EdgeposeError as exc:
+            reason = str(exc).removeprefix(f"{final}: ")
+            raise EdgeposeError(f"the quantised model does not run ({reason}); nothing written", out_path) from None
+
+
+def _compare(fp32: OnnxNetwork, int8: OnnxNetwork, info: ModelInfo, batches: list[np.ndarray],
+             images: list[np.ndarray]) -> tuple[float, float, list[float]]:  # fmt: skip
+    """(max, mean) absolute output difference over ``batches`` and the keypoint distances (pixels) between the
+    two models' poses of ``images``."""
+    diffs_max, diffs_sum, count = 0.0, 0.0, 0
+    for batch in batches:
+        ref, got = fp32(batch), int8(batch)
+        for name in ref:
+            d = np.abs(ref[name] - got[name])
+            diffs_max = max(diffs_max, float(d.max()))
+            diffs_sum += float(d.sum())
+            count += d.size
+    est32 = PoseEstimator(fp32, info, flip_test=False)
+    est8 = PoseEstimator(int8, info, flip_test=False)
+    dists: list[float] = []
+    for img in images:
+        dists.extend(_keypoint_distances(est32, est8, img))
+    return diffs_max, diffs_sum / max(count, 1), dists
+
+
 def quantize_onnx(
     model_path: str | Path,
     out_path: str | Path,
@@ -192,9 +284,6 @@ def quantize_onnx(
 
     ``log`` receives one line per stage (reading, calibrating, checking, comparing).
     """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     say = log or (lambda _msg: None)
     if max_images < 1:
         raise EdgeposeError(f"max_images must be >= 1, got {max_images}")
@@ -204,88 +293,29 @@ def quantize_onnx(
                             "choose another --out (e.g. model.int8.onnx)", out_path)  # fmt: skip
     fp32 = OnnxNetwork(model_path, threads=None, backend="ort")  # never an INT8 sibling as the reference
     info = fp32.info
-    already = quantized_ops(model_path)
-    if already:
-        ops = ", ".join(f"{n} {op}" for op, n in sorted(already.items()))
-        raise EdgeposeError(f"this model is already quantised ({ops}); quantise the fp32 model that "
-                            "`edgepose export` wrote", model_path)  # fmt: skip
+    _refuse_quantized(model_path)
     files = calibration_images(calibration, max_images)
     say(f"reading {len(files)} calibration images")
     images = [read_image_bgr(p) for p in files]
     batches = [network_input(img, info) for img in images]
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".quantize.") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        try:  # shape inference + graph optimisation, recommended before static quantisation
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
-            with _quiet_quantizer([]):
-                quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
-        except Exception as exc:  # pragma: no cover - fall back to the model as exported, and say so
-            say(f"shape pre-processing failed ({type(exc).__name__}: {exc}); quantising the model as exported")
-            prepared = model_path
-        quantized = Path(tmp) / "int8.onnx"
-        say(f"calibrating on {len(batches)} images and quantising (QDQ, int8 weights, uint8 activations)")
-        messages: list[str] = []
-        try:
-            with _quiet_quantizer(messages):
-                quantize_static(
-                    str(prepared),
-                    str(quantized),
-                    _Reader(fp32.input_name, batches),
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel,
-                    reduce_range=reduce_range,
-                    activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-                )
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            why = f"{type(exc).__name__}: {first[:300]}"
-            raise EdgeposeError(f"static quantisation failed ({why})", model_path) from None
+    # ORT's tools write their intermediate models by name: a scratch folder beside out_path, removed at the end
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".quantize.") as scratch:
+        quantized = _quantize_static(model_path, Path(scratch), fp32.input_name, batches, per_channel=per_channel,
+                                     reduce_range=reduce_range, say=say)  # fmt: skip
         say("checking the INT8 model")
-        final = Path(tmp) / "final.onnx"
-        try:
-            proto = onnx.load(str(quantized))
-            info.attach(proto)
-            onnx.save(proto, str(final))
-            onnx.checker.check_model(str(final))
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise EdgeposeError(f"quantisation gave an invalid model ({first[:200]}); nothing written",
-                                out_path) from None  # fmt: skip
-        try:
-            _check_quantized(final, batches[0], fp32(batches[0]), fp32.input_name)
-        except EdgeposeError as exc:
-            reason = str(exc).removeprefix(f"{final}: ")
-            raise EdgeposeError(f"the quantised model does not run ({reason}); nothing written", out_path) from None
-        os.replace(final, out_path)  # the temporary folder is beside out_path: an atomic rename
+        _write_checked(quantized, out_path, info, fp32, batches[0])
 
     say(f"comparing INT8 with fp32 on {len(images)} images")
-    int8 = OnnxNetwork(out_path, backend="ort")
-    diffs_max, diffs_sum, count = 0.0, 0.0, 0
-    for batch in batches:
-        ref, got = fp32(batch), int8(batch)
-        for name in ref:
-            d = np.abs(ref[name] - got[name])
-            diffs_max = max(diffs_max, float(d.max()))
-            diffs_sum += float(d.sum())
-            count += d.size
-    est32 = PoseEstimator(fp32, info, flip_test=False)
-    est8 = PoseEstimator(int8, info, flip_test=False)
-    dists: list[float] = []
-    for img in images:
-        dists.extend(_keypoint_distances(est32, est8, img))
+    diff_max, diff_mean, dists = _compare(fp32, OnnxNetwork(out_path, backend="ort"), info, batches, images)
     mean_px = float(np.mean(dists)) if dists else None
     max_px = float(np.max(dists)) if dists else None
     return QuantizeReport(
         path=str(out_path),
         calibration_images=len(images),
-        max_abs_diff=diffs_max,
-        mean_abs_diff=diffs_sum / max(count, 1),
+        max_abs_diff=diff_max,
+        mean_abs_diff=diff_mean,
         keypoint_mean_px=mean_px,
         keypoint_max_px=max_px,
         size_fp32_mb=model_path.stat().st_size / 2**20,

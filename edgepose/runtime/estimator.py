@@ -62,6 +62,11 @@ REFINE_MIN_JOINTS = 4
 DEFAULT_REFINE = 1
 # Each pass costs a network call per box and the crops settle after one or two; more is a typo, not a setting.
 MAX_REFINE = 5
+# The one-person fast mode (PoseEstimator.fast, `edgepose predict --fast`): the whole image as the person's box,
+# one network call -- no flip test, no refinement pass -- on the shipped model's INT8 file. A frame then costs
+# about 1.2x MoveNet Lightning's (benchmarks/default_frame_latency.py) for lower accuracy than the default frame:
+# a person small in the image stays small in the crop (PCK figures in MODEL.md).
+FAST_MODE = {"flip_test": False, "refine": 0}
 
 
 def default_refine(info: ModelInfo) -> int:
@@ -196,6 +201,18 @@ class PoseEstimator:
 
         net = OnnxNetwork(path, threads=threads, providers=providers)
         return cls(net, net.info, **kwargs)
+
+    @classmethod
+    def fast(
+        cls, network: str | Path | None = None, *, threads: int | None = None, **kwargs
+    ) -> PoseEstimator:
+        """The one-person fast mode (:data:`FAST_MODE`) on ``network`` (default: the shipped model's INT8 file,
+        run by whichever back-end is measured fastest here); call it with an image and no boxes."""
+        if network is None:
+            from edgepose.assets import shipped_fast_onnx
+
+            network = shipped_fast_onnx()
+        return cls(network, threads=threads, **FAST_MODE, **kwargs)
 
     # ------------------------------------------------------------------------------------------- call
     def __call__(

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from edgepose.errors import ConfigError, DataError
+from edgepose.io import PendingPath, atomic_write_image
 from edgepose.runtime.poses import Person
 from edgepose.runtime.preprocess import check_person_image
 from edgepose.runtime.sources import Frame
@@ -339,32 +340,43 @@ class ResultsWriter:
 def write_image(path: Path, image: np.ndarray, quality: int = 90) -> None:
     """Encode ``image`` in the format of ``path``'s suffix (JPEG when unknown) and write it; DataError on failure."""
     suffix = path.suffix.lower() if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".jpg"
-    ok, buf = cv2.imencode(suffix, image, [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else [])
-    if not ok:
-        raise DataError("cannot encode the annotated image", path)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
     try:
-        buf.tofile(str(path))
+        atomic_write_image(path, image, params, ext=suffix)
+    except ValueError:
+        raise DataError("cannot encode the annotated image", path) from None
     except OSError as exc:
         raise DataError(f"cannot write the annotated image ({exc.strerror or exc})", path) from None
 
 
 class VideoOut:
-    """An mp4 (``mp4v``) writer opened on the first frame, so it knows the size."""
+    """An mp4 (``mp4v``) writer opened on the first frame, so it knows the size.
+
+    The frames go to a temporary beside ``path`` (:class:`edgepose.io.PendingPath`) that :meth:`close` finishes
+    and moves into place: a run stopped with Ctrl-C (``close`` in a ``finally``) leaves a playable video of the
+    frames so far, a killed one never a truncated file under ``path``.
+    """
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps, self.writer = path, fps, None
+        self.pending: PendingPath | None = None
 
     def write(self, image: np.ndarray) -> None:
         if self.writer is None:
             h, w = image.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self.writer.isOpened():
+            self.pending = PendingPath(self.path, suffix=self.path.suffix)  # the suffix picks the container
+            writer = cv2.VideoWriter(str(self.pending.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not writer.isOpened():
+                self.pending.discard()
                 raise DataError("cannot open video writer (mp4v)", self.path)
+            self.writer = writer
         self.writer.write(image)
 
     def close(self) -> None:
-        if self.writer is not None:
+        if self.writer is not None and self.pending is not None:
             self.writer.release()
+            self.writer = None
+            self.pending.commit()
 
 
 class Display:

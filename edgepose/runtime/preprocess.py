@@ -65,7 +65,7 @@ def topdown_inputs(
     for i, box in enumerate(boxes):
         centers[i], scales[i] = box_to_center_scale(box, w / h)
         matrix = get_affine_transform(centers[i], scales[i], 0.0, (w, h))
-        batch[i] = normalize_image(crop_image(rgb, matrix, (w, h)))
+        normalize_image(crop_image(rgb, matrix, (w, h)), out=batch[i])
     return batch, centers, scales
 
 

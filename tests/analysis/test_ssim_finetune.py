@@ -4,6 +4,8 @@ and trains further."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import yaml
@@ -42,6 +44,10 @@ def test_finetune_rechooses_ratios_and_starts_from_the_trained_weights(trained, 
     written = yaml.safe_load((out / "finetune.yaml").read_text())
     assert written["model"]["overrides"]["ratios"] == [4, 4, 2, 2]
     assert written["model"]["pretrained"] == str(ckpt.resolve()) and written["train"] == {"log_every": 1}
+    summary = json.loads((out / "ssim_finetune.json").read_text())  # what was measured and chosen, beside it
+    assert summary["ratios_after"] == [4, 4, 2, 2] and summary["finetune_config"] == str(out / "finetune.yaml")
+    assert len(summary["stages"]) == 4 and summary["weights"] == str(ckpt)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # written whole (edgepose.io)
     assert "fine-tuned:" in said  # what it started from is checked on the weights below
     run = load_checkpoint(out / "run" / "last.pt")
     assert run["model_overrides"]["ratios"] == [4, 4, 2, 2] and run["model_overrides"]["width"] == 0.25
@@ -60,3 +66,22 @@ def test_finetune_needs_its_config_and_weights(trained, capsys):
     assert "--weights CKPT" in capsys.readouterr().err
     assert main(["ssim", "flpn_sres50", "--images", str(images), "--no-train"]) == 2
     assert "finetune option" in capsys.readouterr().err
+
+
+def test_the_package_call_has_the_commands_defaults():
+    """`edgepose ssim MODEL` and `SsimRequest(model)` measure the same thing when nothing else is said: every default
+    the parser gives equals the request's (an option at its default counts as not given, so they must agree)."""
+    import argparse
+    from dataclasses import fields
+
+    from edgepose.analysis.ssim_report import SsimRequest
+    from edgepose.cli import ssim as ssim_cli
+
+    parser = argparse.ArgumentParser()
+    ssim_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["ssim", "flpn_sres50"])
+    request = {f.name: f.default for f in fields(SsimRequest)}
+    shared = [name for name in ssim_cli._DEFAULTS if name in request]
+    assert len(shared) >= 6
+    for name in shared:
+        assert getattr(args, name) == ssim_cli._DEFAULTS[name] == request[name], name

@@ -156,15 +156,15 @@ def test_a_plain_train_never_writes_over_a_run(tmp_path, capsys):
 
 
 def test_resume_keeps_a_damaged_checkpoint_aside(tmp_path, monkeypatch):
-    from edgepose.engine import trainer
+    from edgepose.engine import resume
 
     (tmp_path / "last.pt").write_bytes(b"damaged")
     (tmp_path / "best.pt").write_bytes(b"good")
     note = f"{tmp_path / 'last.pt'}: corrupt or unreadable checkpoint"
-    monkeypatch.setattr(trainer, "find_resume_checkpoint", lambda out: (out / "best.pt", {"epoch": 1}, [note]))
-    trainer.resolve_resume(True, tmp_path, verbose=False)  # another rank: touches nothing
+    monkeypatch.setattr(resume, "find_resume_checkpoint", lambda out: (out / "best.pt", {"epoch": 1}, [note]))
+    resume.resolve_resume(True, tmp_path, verbose=False)  # another rank: touches nothing
     assert (tmp_path / "last.pt").read_bytes() == b"damaged"
-    path, _ = trainer.resolve_resume(True, tmp_path)
+    path, _ = resume.resolve_resume(True, tmp_path)
     assert path == tmp_path / "best.pt" and not (tmp_path / "last.pt").exists()
     assert (tmp_path / "last.pt.damaged").read_bytes() == b"damaged"
 

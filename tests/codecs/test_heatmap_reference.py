@@ -5,6 +5,7 @@ quadratic, which is what DARK's Taylor step assumes)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -57,3 +58,29 @@ def test_dark_recovers_the_centre_of_a_gaussian(centre):
     # MSRA on the same map is only as good as its quarter-pixel grid: within 0.25 + 0.5 of a heatmap pixel
     msra = HeatmapCodec((256, 192), sigma=sigma, kind="msra").decode(heatmap[None, None]).keypoints[0, 0] / 4.0
     assert abs(msra[0] - cx) <= 0.75 and abs(msra[1] - cy) <= 0.75
+
+
+def _blur_one_map_at_a_time(codec: HeatmapCodec, heatmaps: np.ndarray) -> np.ndarray:
+    """DARK's modulation written out per map, as the DARK authors' code does it: zero-pad, one OpenCV blur per
+    map, rescale to the map's own maximum (the reference for the codec's one-call, all-channels blur)."""
+    hm = np.array(heatmaps, dtype=np.float32, copy=True)
+    border = (codec.blur_kernel - 1) // 2
+    for i in range(hm.shape[0]):
+        for j in range(hm.shape[1]):
+            origin_max = float(hm[i, j].max())
+            padded = np.zeros((hm.shape[2] + 2 * border, hm.shape[3] + 2 * border), dtype=np.float32)
+            padded[border:-border, border:-border] = hm[i, j]
+            out = cv2.GaussianBlur(padded, (codec.blur_kernel, codec.blur_kernel), 0)[border:-border, border:-border]
+            m = float(out.max())
+            hm[i, j] = out * (origin_max / m) if m > 0 else out
+    return hm
+
+
+@pytest.mark.parametrize("shape, kernel", [((2, 14, 48, 48), 11), ((1, 17, 64, 48), 11), ((3, 1, 32, 32), 3),
+                                           ((1, 19, 46, 46), 5)])  # fmt: skip
+def test_blur_of_all_maps_at_once_equals_one_map_at_a_time(shape, kernel):
+    rng = np.random.default_rng(sum(shape))
+    heatmaps = rng.random(shape).astype(np.float32) ** 4 - 0.1  # peaks, flat negative areas
+    heatmaps[0, 0] = 0.0  # an all-zero map keeps its zeros (no division by a zero maximum)
+    codec = HeatmapCodec((4 * shape[2], 4 * shape[3]), heatmap_size=shape[2:], kind="dark", blur_kernel=kernel)
+    np.testing.assert_array_equal(codec.blur(heatmaps), _blur_one_map_at_a_time(codec, heatmaps))

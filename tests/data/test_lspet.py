@@ -193,7 +193,7 @@ def test_split_records_and_crops(tmp_path, lspet):
     val = lspet_records(mat, images, train=False, boxes=("image",), val_range=(5, 6))
     assert sorted({r.image_id for r in train}) == [1, 2, 3, 4] and len(train) == 8
     assert [r.image_id for r in val] == [5, 6] and {r.box for r in val} == {"image"}
-    assert val[0].head_size == 0.0 and val[1].head_size == pytest.approx(torso_size(val[1].joints))
+    assert val[0].norm_length == 0.0 and val[1].norm_length == pytest.approx(torso_size(val[1].joints))
     whole = next(r for r in train if r.image_id == 1 and r.box == "image")
     tight = next(r for r in train if r.image_id == 1 and r.box == "joints")
     center, scale = record_crop(whole, 157, 105, 1.0)

@@ -71,7 +71,9 @@ def test_mpii_dataset_items(mpii_small):
     assert len(ds) == 5
     item = ds[0]
     assert item["image"].shape == (3, 256, 256) and item["target"].shape == (16, 64, 64)
-    assert item["meta"]["head_size"] > 0
+    # the PCK normaliser an MPII item carries is the reader's head size of that person (PCKh)
+    head = load_mpii(mpii_small / "mmpose" / "test_mpii.json").persons[0].head_size
+    assert head > 0 and item["meta"]["norm_length"] == pytest.approx(head)
     train = build_topdown_dataset(
         cfg, "train", ann=mpii_small / "mmpose" / "test_mpii.json", images=mpii_small / "mmpose" / "images"
     )

@@ -112,3 +112,20 @@ def test_normalize_is_rgb_imagenet_and_invertible():
     assert x.shape == (3, 4, 5) and x.dtype == np.float32
     np.testing.assert_allclose(x[0, 0, 0], (1.0 - IMAGENET_MEAN[0]) / 0.229, rtol=1e-5)
     np.testing.assert_array_equal(denormalize_image(x), img)
+
+
+def test_normalize_lookup_equals_the_formula_bit_for_bit():
+    """uint8 crops go through a lookup table; every value must be the formula's float32 result, exactly, written
+    into a caller's batch slot when one is given."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (37, 23, 3), dtype=np.uint8)
+    img[0, :3] = [[0, 0, 0], [255, 255, 255], [1, 128, 254]]  # both ends of the table
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet RGB statistics, written out here
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    expected = ((img.astype(np.float32) / np.float32(255.0) - mean) / std).transpose(2, 0, 1)
+    np.testing.assert_array_equal(normalize_image(img), expected)
+    batch = np.full((2, 3, 37, 23), np.nan, dtype=np.float32)
+    assert normalize_image(img, out=batch[1]) is not None
+    np.testing.assert_array_equal(batch[1], expected)
+    assert np.isnan(batch[0]).all(), "only the given slot is written"
+    np.testing.assert_array_equal(normalize_image(img.astype(np.float32)), expected)  # the arithmetic path

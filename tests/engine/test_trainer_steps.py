@@ -15,7 +15,7 @@ import pytest
 import torch
 from toy_task import SimulatedCrash, write_toy_config
 
-from edgepose.engine import trainer
+from edgepose.engine import callbacks, trainer
 from edgepose.engine.checkpoint import load_checkpoint
 from edgepose.engine.config import experiment_from_dict, load_experiment
 from edgepose.engine.logging import read_csv_rows, show_progress
@@ -163,14 +163,14 @@ def test_a_best_pt_left_by_an_earlier_run_is_not_resumed(tmp_path):
 def test_kill_between_best_and_last_resumes_from_best_bit_identically(tmp_path, monkeypatch, capsys):
     cfg = load_experiment(write_toy_config(tmp_path, epochs=3))
     train_experiment(cfg, out_dir=tmp_path / "straight", progress=False)
-    real_save = trainer.save_checkpoint
+    real_save = callbacks.save_checkpoint
 
     def killed_after_best(path, state):
         real_save(path, state)
         if Path(path).name == "best.pt" and state["epoch"] == 2:
             raise SimulatedCrash("killed between best.pt and last.pt")
 
-    monkeypatch.setattr(trainer, "save_checkpoint", killed_after_best)
+    monkeypatch.setattr(callbacks, "save_checkpoint", killed_after_best)  # what SaveCheckpoints calls
     with pytest.raises(SimulatedCrash):
         train_experiment(cfg, out_dir=tmp_path / "killed", progress=False)
     monkeypatch.undo()

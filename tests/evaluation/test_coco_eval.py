@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coco_reference import PYCOCOTOOLS_SIGMAS, oks_by_hand, pycocotools_stats, simplebaseline_msra_oracle
 
 from edgepose.cli.main import main
 from edgepose.codecs.heatmap import HeatmapCodec
@@ -84,12 +85,13 @@ def test_backends_give_identical_figures_on_real_predictions(coco_mini, tmp_path
     ann = coco_mini / VAL_ANN
     oracle = _oracle_predictions(ann, noise=0.0)
     noisy = _oracle_predictions(ann, noise=0.03)
-    for records, lo, hi in ((oracle, 0.97, 1.0), (noisy, 0.2, 0.9)):  # oracle + rescoring + NMS: 0.9721
+    for records, lo, hi in ((oracle, 0.97, 1.0), (noisy, 0.2, 0.9)):  # oracle + rescoring + NMS: 0.9721 (*)
         ref = evaluate_keypoints(ann, records)
         fast = evaluate_keypoints(ann, records, backend="faster_coco_eval")
         assert (ref.backend, fast.backend) == ("pycocotools", "faster_coco_eval")
         assert [fast.metrics[k] for k in STAT_NAMES] == pytest.approx([ref.metrics[k] for k in STAT_NAMES], abs=1e-12)
         assert lo <= ref.metrics["AP"] <= hi, ref.metrics
+    # (*) test_oracle_topdown.py checks that figure against SimpleBaseline's rescoring + OKS-NMS written out
     # the same through a file and the CLI, whose default is the reference
     path = write_results(noisy, tmp_path / "noisy.json")
     expected = _pycocotools(ann, path)
@@ -100,9 +102,13 @@ def test_backends_give_identical_figures_on_real_predictions(coco_mini, tmp_path
 
 
 def test_oracle_cli_prints_the_reference_ap_with_faster_coco_eval_installed(coco_mini, capsys):
+    """The reference: the MSRA oracle written out from SimpleBaseline's code (tests/coco_reference.py), scored
+    by pycocotools directly (0.9857)."""
     pytest.importorskip("faster_coco_eval")  # installed by the dev extra; what made the oracle print 0.038
-    assert main(["oracle", "topdown", "--ann", str(coco_mini / VAL_ANN), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(0.9857, abs=5e-4)
+    ann = coco_mini / VAL_ANN
+    assert main(["oracle", "topdown", "--ann", str(ann), "--json"]) == 0
+    reference = pycocotools_stats(ann, simplebaseline_msra_oracle(ann))["AP"]
+    assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(reference, abs=1e-9)
 
 
 def test_unknown_backend_is_a_config_error(coco_mini):
@@ -214,3 +220,78 @@ def test_results_written_atomically(tmp_path):
     path = write_results([{"image_id": 1, "category_id": 1, "keypoints": [0] * 51, "score": 1.0}], tmp_path / "r.json")
     assert json.loads(path.read_text())[0]["image_id"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
+
+
+# ------------------------------------------------------------------------- a case small enough to do by hand
+HIPS = [11, 12]  # COCO's left and right hip: sigma 0.107 each (pycocotools Params.setKpParams)
+
+
+def _one_person_annotation(tmp_path: Path) -> tuple[Path, np.ndarray, float]:
+    """One 640×480 image holding one standing person, 17 labelled joints, COCO area 10000 (a "large" person:
+    above 96²)."""
+    from standins import standing_person
+
+    gt = standing_person(200, 240, 200, decimals=0)
+    x0, y0 = gt[:, :2].min(axis=0) - 10
+    x1, y1 = gt[:, :2].max(axis=0) + 10
+    area = 10000.0
+    data = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 640, "height": 480}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": area, "num_keypoints": 17,
+                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                         "keypoints": gt.ravel().tolist()}],
+        "categories": [{"id": 1, "name": "person"}],
+    }  # fmt: skip
+    path = tmp_path / "one_person.json"
+    path.write_text(json.dumps(data))
+    return path, gt, area
+
+
+def _result(kp: np.ndarray, score: float) -> dict:
+    return {"image_id": 1, "category_id": 1, "keypoints": kp.ravel().tolist(), "score": score}
+
+
+@pytest.mark.parametrize(
+    ("hip_term", "with_false_positive", "expected_ap", "expected_ar"),
+    [
+        # hips moved so that each scores exp(-e) = 1/2: OKS = (15 + 2 · 0.5) / 17 = 0.941, a match at the
+        # thresholds 0.50 .. 0.90 (9 of 10) but not 0.95; one detection, one person: precision 1 -> AP = 0.9
+        (0.5, False, 0.9, 0.9),
+        # the same, after a higher-scored detection of nobody: precision 1/2 at recall 1 -> AP = 0.45
+        (0.5, True, 0.45, 0.9),
+        # hips far off (exp(-e) ~ 0): OKS = 15 / 17 = 0.882, matches at 0.50 .. 0.85 (8 of 10) -> AP = 0.8
+        (1e-9, False, 0.8, 0.8),
+        # every joint exact: OKS = 1 matches at every threshold
+        (1.0, False, 1.0, 1.0),
+    ],
+)
+def test_ap_of_a_hand_computed_case(tmp_path, hip_term, with_false_positive, expected_ap, expected_ar):
+    """AP derived by hand from COCO's OKS definition and the 10 thresholds 0.50:0.05:0.95, against edgepose's
+    evaluation and pycocotools run directly."""
+    ann, gt, area = _one_person_annotation(tmp_path)
+    # exp(-d² / (2 · area · (2σ)²)) = hip_term  <=>  d = sqrt(-2 · area · (2σ)² · ln(hip_term))
+    d = np.sqrt(-2 * area * (2 * 0.107) ** 2 * np.log(hip_term))
+    det = gt.copy()
+    det[HIPS, 0] += d
+    oks = (15 + 2 * hip_term) / 17
+    assert oks_by_hand(gt, det, area) == pytest.approx(oks, abs=1e-12)
+    records = [_result(det, 0.8)]
+    if with_false_positive:
+        ghost = gt.copy()
+        ghost[:, 0] += 300  # a whole person width away: OKS with the person ~0
+        records.append(_result(ghost, 0.9))
+    hand = {"AP": expected_ap, "AR": expected_ar, "APL": expected_ap, "ARL": expected_ar, "APM": -1.0,
+            "AP50": 1.0 / (1 + with_false_positive), "AR50": 1.0}  # fmt: skip
+    got = evaluate_keypoints(ann, records).metrics
+    assert {k: got[k] for k in hand} == pytest.approx(hand, abs=1e-12)
+    assert {k: pycocotools_stats(ann, records)[k] for k in hand} == pytest.approx(hand, abs=1e-12)
+
+
+def test_coco_sigmas_are_the_published_ones():
+    """edgepose's OKS (NMS, the oracle) and pycocotools' must weigh joints alike."""
+    from pycocotools.cocoeval import Params
+
+    from edgepose.keypoints import COCO_SIGMAS
+
+    np.testing.assert_allclose(np.asarray(COCO_SIGMAS), PYCOCOTOOLS_SIGMAS, atol=1e-12)
+    np.testing.assert_allclose(Params(iouType="keypoints").kpt_oks_sigmas, PYCOCOTOOLS_SIGMAS, atol=1e-12)

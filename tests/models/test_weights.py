@@ -154,7 +154,8 @@ def test_pickled_modules_are_refused(tmp_path):
 
 # ------------------------------------------------------------------------- GhostNet ImageNet weights
 # The key lists were written from the public implementations' module structure (tests/models/data/
-# make_ghostnet_keys.py), independently of edgepose's modules.
+# make_ghostnet_keys.py), independently of edgepose's modules; test_ghostnet_reference.py checks them against the
+# public state dict itself (timm's ghostnet_100, run) and against the GhostNet paper's Table 1.
 from pathlib import Path  # noqa: E402
 
 from edgepose.models.backbones.ghostnet import GhostNetBackbone, ghostnet_pose_backbone  # noqa: E402
@@ -194,7 +195,8 @@ def _public_state(layout: str, seed: int = 0, counters: bool = True) -> dict[str
 
 
 def test_key_lists_describe_ghostnet_1x():
-    # GhostNet 1.0× has 5.2M parameters (GhostNet paper Table 7; 5,183,408 with the 1000-class head)
+    # GhostNet 1.0× has 5.2M parameters (GhostNet paper Table 7; 5,182,508 with the 1000-class head, as timm
+    # 1.0.31's ghostnet_100 counts them: test_ghostnet_reference.py)
     for layout in LAYOUTS:
         keys = _key_list(layout)
         learned = sum(

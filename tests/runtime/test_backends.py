@@ -65,6 +65,10 @@ def test_int8_sibling_and_gpu_providers_shape_the_candidates(tiny_onnx, tmp_path
     shutil.copy(tiny_onnx, tmp_path / "m.int8.onnx")
     assert rt.candidates(model) == [("ort", model), ("ort", tmp_path / "m.int8.onnx")]
     assert rt.candidates(model, providers=["cuda"]) == [("ort", model)]  # a GPU asked for: no CPU probing
+    monkeypatch.setattr(rt, "openvino_available", lambda: True)  # OpenVINO runs both files too
+    int8 = tmp_path / "m.int8.onnx"
+    assert rt.candidates(model) == [("ort", model), ("openvino", model), ("ort", int8), ("openvino", int8)]
+    assert rt.candidates(int8) == [("ort", int8), ("openvino", int8)]  # an INT8 file has no sibling of its own
 
 
 @pytest.mark.parametrize("int8_faster", [True, False])

@@ -5,19 +5,20 @@
 ``edgepose_version``), so ``--weights CKPT`` rebuilds and
 loads the model everywhere (predict, coco, export). ``kind="backbone"``: a plain state dict of the trunk, what
 ``model.pretrained`` reads. The model is built and loaded strictly before anything is written, so a file that
-would not load is never produced. Written atomically (temporary file + rename) like every checkpoint.
+would not load is never produced. Written atomically and fsynced (:func:`edgepose.io.atomic_write`) like every
+checkpoint.
 
 Lives under ``models/`` (which may not import ``engine/``), hence its own small writer of the same format.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from edgepose.errors import CheckpointError
+from edgepose.io import atomic_write
 from edgepose.models.importers.base import ImportedWeights
 
 __all__ = ["save_imported"]
@@ -54,12 +55,7 @@ def save_imported(weights: ImportedWeights, out_path: str | Path) -> Path:
         }
     else:
         payload = state
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
-        os.replace(tmp, out_path)
+        return atomic_write(out_path, lambda fh: torch.save(payload, fh), fsync=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write: {exc.strerror or exc}", out_path) from None
-    return out_path
