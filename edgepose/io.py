@@ -139,6 +139,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
+def append_line(path: str | Path, line: str) -> Path:
+    """Append one complete line to a log (``steps.csv``, ``epochs.csv``), flushed and fsynced.
+
+    The one write that is not replace-whole: a training log grows by a row every few steps, and rewriting it each
+    time would cost O(rows) per row. A crash can leave at most the last line cut short, which the log readers drop
+    (:func:`edgepose.engine.logging.read_csv_rows`); every earlier row stays whole."""
+    path = Path(path)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line if line.endswith("\n") else line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
 def atomic_write_image(path: str | Path, image: Any, params: Sequence[int] = (), *, ext: str | None = None) -> Path:
     """Encode ``image`` (an array ``cv2.imwrite`` takes) as ``ext`` (``".jpg"``, ``".png"``; ``path``'s suffix when
     None) with ``cv2.imencode`` and ``params`` (``cv2.IMWRITE_*`` pairs), then write the bytes atomically.

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from edgepose.analysis.latency import choose_channels_last, machine_info, measure, measure_interleaved, torch_threads
+from edgepose.io import atomic_write_image
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 BASELINES = {"topdown": "simplebaseline_r50", "bottomup": "lwop_mobilenet"}
@@ -70,7 +71,7 @@ def _noise_images(folder: Path, n: int = 4) -> list[Path]:
     paths = []
     for i in range(n):
         p = folder / f"noise{i}.png"
-        cv2.imwrite(str(p), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+        atomic_write_image(p, rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
         paths.append(p)
     return paths
 

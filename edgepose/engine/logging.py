@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from edgepose.config import atomic_write_text
+from edgepose.io import append_line, atomic_write_text
 
 _PROGRESS: ContextVar[bool] = ContextVar("edgepose_progress", default=False)
 
@@ -135,10 +134,7 @@ class CsvLogger:
             return
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c)) for c in self.columns])
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_line(self.path, buf.getvalue())
 
     def truncate(self, key: str, last: float) -> None:
         """Drop rows whose ``key`` is greater than ``last`` (rows logged after the checkpoint we resume from)."""
