@@ -3,8 +3,9 @@
     python tools/ship_fast_model.py            # after tools/ship_model.py wrote model.onnx
 
 The fast mode (``edgepose predict --fast``, ``PoseEstimator.fast()``) runs one network call on the whole image;
-on a CPU with VNNI, OpenVINO runs this INT8 file in about 0.6x the time of the fp32 model, and the runtime's
-``auto`` back-end measures which back-end is fastest on the user's machine. Calibration uses LSPet *training*
+on a CPU with VNNI, OpenVINO runs this INT8 file in about half the time ONNX Runtime takes for the fp32 model
+(benchmarks/fast_model_backends.py), and the runtime's ``auto`` back-end measures which back-end is fastest on
+the user's machine. Calibration uses LSPet *training*
 images (1-8500, spread over the set; none is shipped) and the bundled photos, never the images the model is
 scored on (LSPet 8501-9000, COCO val mini). The file is named so that it is not ``model.onnx``'s
 ``NAME.int8.onnx`` sibling: the default frame keeps the fp32 model whose accuracy MODEL.md reports.

@@ -64,7 +64,8 @@ DEFAULT_REFINE = 1
 MAX_REFINE = 5
 # The one-person fast mode (PoseEstimator.fast, `edgepose predict --fast`): the whole image as the person's box,
 # one network call -- no flip test, no refinement pass -- on the shipped model's INT8 file. A frame then costs
-# about 1.2x MoveNet Lightning's (benchmarks/default_frame_latency.py) for lower accuracy than the default frame:
+# about 1.1x MoveNet Lightning's with OpenVINO, 1.4x with ONNX Runtime alone (benchmarks/default_frame_latency.py,
+# docs/lspet.md), for lower accuracy than the default frame:
 # a person small in the image stays small in the crop (PCK figures in MODEL.md).
 FAST_MODE = {"flip_test": False, "refine": 0}
 

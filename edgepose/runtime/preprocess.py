@@ -7,8 +7,8 @@
   ``(x - 128) / 256``, then padded right and bottom with zeros to a multiple of the stride (SPEC A.2.7), with
   the geometry the bottom-up oracle uses (:func:`edgepose.codecs.paf.input_geometry`).
 
-Images enter as BGR uint8 (OpenCV's order, what ``cv2.imread`` and cameras give); the one colour conversion of
-the top-down path happens here.
+Images enter as BGR uint8 (OpenCV's order, what ``cv2.imread`` and cameras give); the top-down path crops them
+as they are and reads each crop's channels in RGB order while normalising.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def topdown_inputs(
     ``input_size`` is the network's ``(H, W)``. Boxes are ``(x, y, w, h)`` in image pixels.
     """
     h, w = int(input_size[0]), int(input_size[1])
-    rgb = cv2.cvtColor(check_image(image_bgr), cv2.COLOR_BGR2RGB)
+    bgr = check_image(image_bgr)
     boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
     batch = np.zeros((len(boxes), 3, h, w), dtype=np.float32)
     centers = np.zeros((len(boxes), 2), dtype=np.float64)
@@ -65,7 +65,9 @@ def topdown_inputs(
     for i, box in enumerate(boxes):
         centers[i], scales[i] = box_to_center_scale(box, w / h)
         matrix = get_affine_transform(centers[i], scales[i], 0.0, (w, h))
-        normalize_image(crop_image(rgb, matrix, (w, h)), out=batch[i])
+        # crop the BGR image, read its channels as RGB: the same pixels as converting the whole image first
+        # (interpolation is per channel), without converting pixels the crop never uses
+        normalize_image(crop_image(bgr, matrix, (w, h))[..., ::-1], out=batch[i])
     return batch, centers, scales
 
 

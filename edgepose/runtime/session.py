@@ -11,7 +11,7 @@
   ``auto``      (the default) the fastest of the candidates available here, **measured**: ONNX Runtime on
                 the file; OpenVINO on it, when installed; both on the INT8 sibling ``NAME.int8.onnx`` written
                 by ``edgepose quantize``, when it exists (on CPUs with VNNI, OpenVINO's INT8 kernels ran the
-                shipped model in ~0.6x of ONNX Runtime's fp32 time). Each runs a few interleaved calls at the
+                shipped model in ~0.5x of ONNX Runtime's fp32 time). Each runs a few interleaved calls at the
                 model's input size; the fastest median wins. Which back-end is fastest depends on the CPU and
                 the model (docs/deployment.md: on one AMD EPYC, OpenVINO is fastest for FLPN-50, INT8 for
                 SimpleBaseline-R50), so it is measured, not assumed; INT8 is only used when measured faster.

@@ -98,3 +98,26 @@ def test_bottomup_scales_and_flip_find_the_same_person() -> None:
     for found in (single[0], multi[0]):
         err = np.abs(found.keypoints[:, :2] - person[:, :2]).max()
         assert err < 3.0, err
+
+
+def test_topdown_crops_equal_converting_the_whole_image_to_rgb_first() -> None:
+    """The crop is cut from the BGR image and read as RGB while normalising; that must give exactly the pixels of the
+    textbook order (whole image to RGB, crop, /255, ImageNet mean and std), written out here with OpenCV."""
+    import cv2
+
+    from edgepose.geometry import crop_image, get_affine_transform
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (97, 131, 3), dtype=np.uint8), (5, 5), 0)
+    boxes = np.array([[0.0, 0.0, 131.0, 97.0], [30.5, 20.2, 60.7, 70.1], [-10.0, 50.0, 40.0, 60.0]])
+    batch, centers, scales = topdown_inputs(image, boxes, (64, 48))
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    for i, box in enumerate(boxes):
+        center, scale = box_to_center_scale(box, 48 / 64)
+        np.testing.assert_array_equal(centers[i], center)
+        np.testing.assert_array_equal(scales[i], scale)
+        crop = crop_image(rgb, get_affine_transform(center, scale, 0.0, (48, 64)), (48, 64))
+        expected = ((crop.astype(np.float32) / np.float32(255.0) - mean) / std).transpose(2, 0, 1)
+        np.testing.assert_array_equal(batch[i], expected)
